@@ -1,0 +1,218 @@
+import { AjvCompiler } from '@fastify/ajv-compiler';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { createGuard, roleRoutes } from './modules/access/index.ts';
+import { API_KEY_PREFIX, apiKeyRoutes, createApiKeyService } from './modules/api-keys/index.ts';
+import { healthRoutes } from './modules/health/health.routes.ts';
+import {
+  authRoutes,
+  createAuthService,
+  createPasswordHasher,
+  createTokenService,
+  createUserService,
+  meRoutes,
+  userRoutes,
+} from './modules/identity/index.ts';
+import { createOperatorService, operatorAuthRoutes } from './modules/operators/index.ts';
+import { insertSecurityEvent, securityEventRoutes } from './modules/security-events/index.ts';
+import {
+  assertTenantUsable,
+  createTenantDirectory,
+  createTenantService,
+  operatorTenantRoutes,
+  tenantSelfRoutes,
+} from './modules/tenants/index.ts';
+import type { Config } from './platform/config.ts';
+import type { Database } from './platform/db/database.ts';
+import { AppError } from './platform/errors.ts';
+import { errorHandler, notFoundHandler } from './platform/http/error-handler.ts';
+import './platform/http/request-context.ts';
+import { uuidv7 } from './platform/ids.ts';
+import { createInvalidationBus } from './platform/invalidation.ts';
+import { createJobRunner } from './platform/jobs.ts';
+import { createLocalPubSub, createRedisPubSub, type PubSub } from './platform/pubsub.ts';
+
+export type BuildOptions = {
+  config: Config;
+  db: Database;
+  /** Pino options, or false for silence (tests). */
+  logger?: FastifyServerOptions['logger'];
+  /** Poll the job queue in the background (the server does; tests drain it by hand). */
+  runJobs?: boolean;
+};
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Body schemas are strict (no coercion, unknown fields refused); query and params are coerced. */
+function validatorFactory() {
+  const pool = AjvCompiler();
+  return (external: Record<string, never>, options: { customOptions?: Record<string, unknown> }) => {
+    const strict = pool(external, { ...options, customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true } });
+    const lenient = pool(external, { ...options, customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true } });
+    return (route: { httpPart?: string }) => (route.httpPart === 'body' ? strict(route) : lenient(route));
+  };
+}
+
+/** Builds the whole application around a database; `main.ts` listens, tests call `inject`. */
+export async function buildApp(options: BuildOptions) {
+  const { config, db } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: config.bodyLimit,
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: 5000,
+    routerOptions: { maxParamLength: 200 },
+    trustProxy: config.trustProxy,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : uuidv7();
+    },
+    schemaController: { compilersFactory: { buildValidator: validatorFactory() as never } },
+    ajv: { customOptions: {} },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const log = app.log;
+  const pubsub: PubSub = config.redisUrl
+    ? createRedisPubSub(config.redisUrl, (error) => log.warn({ err: error }, 'redis pub/sub error'))
+    : createLocalPubSub();
+  const bus = createInvalidationBus(pubsub, (error) => log.warn({ err: error }, 'invalidation not broadcast'));
+  await bus.start();
+
+  const passwords = createPasswordHasher(config.argon2);
+  const tokens = await createTokenService({ db, masterKey: config.masterKey, issuer: config.issuer });
+  const jobs = createJobRunner(db, log, config.jobPollMs);
+  const directory = createTenantDirectory({ db, bus });
+  const users = createUserService({ db, bus, passwords, directory });
+  const tenants = createTenantService({
+    db,
+    bus,
+    jobs,
+    offboardGraceDays: config.offboardGraceDays,
+    prepareOwner: async (tenant, owner) => ({
+      email: owner.email,
+      name: owner.name,
+      passwordHash: await users.preparePassword(owner.password, owner.email.toLowerCase(), tenant),
+    }),
+    createOwner: (tx, tenantId, owner) => users.insertOwner(tx, tenantId, owner),
+  });
+  const auth = createAuthService({
+    db,
+    bus,
+    tokens,
+    passwords,
+    directory,
+    accessTtlSeconds: config.accessTokenTtlSeconds,
+    refreshTtlSeconds: config.refreshTokenTtlSeconds,
+  });
+  const apiKeys = createApiKeyService({ db, bus, log, cacheTtlMs: config.apiKeyCacheTtlMs });
+  const operators = createOperatorService({ db, tokens, passwords, ttlSeconds: config.accessTokenTtlSeconds });
+
+  await tenants.ensureBuiltinTiers();
+
+  const guard = createGuard({
+    apiKeyPrefix: API_KEY_PREFIX,
+    resolveApiKey: apiKeys.resolve,
+    resolveAccessToken: auth.resolveAccessToken,
+    resolveOperator: operators.resolve,
+    async assertTenantActive(tenantId) {
+      const tenant = await directory.get(tenantId);
+      if (!tenant) throw new AppError('invalid_token', 'the credential is not valid, expired or revoked');
+      assertTenantUsable(tenant);
+      return tenant;
+    },
+    async recordTenantMismatch(request, principal, claimed) {
+      await db.withTenant(principal.tenantId, (tx) =>
+        insertSecurityEvent(tx, {
+          tenantId: principal.tenantId,
+          type: 'tenant_mismatch',
+          severity: 'high',
+          actorType: principal.kind,
+          actorId: principal.kind === 'user' ? principal.userId : principal.apiKeyId,
+          ip: request.ip,
+          requestId: request.id,
+          details: { claimedTenant: claimed.slice(0, 100), method: request.method, route: request.routeOptions.url },
+        }),
+      );
+      request.log.warn({ claimed: claimed.slice(0, 100) }, 'X-Tenant-ID disagrees with the credential');
+    },
+  });
+
+  // Every route declares who may call it. A route without a declaration fails the build (fail closed).
+  app.addHook('onRoute', (route) => {
+    const url = route.url ?? '';
+    const isDocs = url === '/docs' || url.startsWith('/docs/');
+    // CORS preflight (OPTIONS *) and the docs UI carry no data.
+    if (isDocs || route.method === 'OPTIONS') {
+      route.config = { ...(route.config ?? {}), auth: { kind: 'public' } };
+      return;
+    }
+    const auth = (route.config as { auth?: { kind: string } } | undefined)?.auth;
+    if (!auth) throw new Error(`route ${route.method} ${url} declares no auth`);
+    if (auth.kind !== 'public' && route.schema) {
+      route.schema = { ...route.schema, security: [{ bearer: [] }] } as typeof route.schema;
+    }
+  });
+
+  await app.register(helmet, { global: true, contentSecurityPolicy: false });
+  await app.register(cors, { origin: false });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Palazzo API',
+        version: '0.1.0',
+        description:
+          'Multi-tenant AI-assistant and CRM platform. Authenticate with `Authorization: Bearer <access token or API key>`. Errors are RFC 9457 problem details with a stable `code`.',
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('preValidation', guard);
+  app.addHook('onSend', async (request, reply) => {
+    // Responses to credentials are never stored by caches or proxies (T44).
+    if (request.principal || request.headers.authorization) reply.header('cache-control', 'no-store');
+  });
+
+  app.get('/openapi.json', { config: { auth: { kind: 'public' } }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/', { config: { auth: { kind: 'public' } }, schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
+
+  await app.register(healthRoutes({ db }));
+  await app.register(authRoutes({ auth, tokens }));
+  await app.register(meRoutes({ users, directory }));
+  await app.register(userRoutes(users));
+  await app.register(roleRoutes({ db }));
+  await app.register(apiKeyRoutes(apiKeys));
+  await app.register(securityEventRoutes({ db }));
+  await app.register(tenantSelfRoutes(tenants));
+  await app.register(operatorAuthRoutes(operators));
+  await app.register(operatorTenantRoutes(tenants));
+
+  app.addHook('onClose', async () => {
+    await jobs.stop();
+    await apiKeys.close();
+    await pubsub.close();
+  });
+
+  if (options.runJobs) jobs.start();
+  await app.ready();
+  return { app, services: { tenants, users, auth, apiKeys, operators, tokens, jobs, directory, bus, passwords } };
+}
+
+export type Palazzo = Awaited<ReturnType<typeof buildApp>>;
+export type App = FastifyInstance;

@@ -1,0 +1,47 @@
+/**
+ * The permission catalogue. Every tenant route declares one of these (or `authenticated`); roles
+ * and API-key scopes are sets of them; one function decides for users and API keys alike.
+ */
+export const PERMISSIONS = {
+  'tenant.read': 'Read the tenant profile and its limits',
+  'users.read': 'List and read users',
+  'users.write': 'Create users, change their name or role, deactivate and reactivate them',
+  'roles.read': 'List roles and their permissions',
+  'api_keys.read': 'List and read API keys (never their secrets)',
+  'api_keys.write': 'Create, rotate and revoke API keys',
+  'security_events.read': 'Read the security events of the tenant',
+} as const;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
+
+export function isPermission(value: string): value is Permission {
+  return Object.hasOwn(PERMISSIONS, value);
+}
+
+export type BuiltinRole = { key: string; name: string; description: string; permissions: Permission[] };
+
+export const BUILTIN_ROLES: BuiltinRole[] = [
+  { key: 'owner', name: 'Owner', description: 'Full control, including other owners', permissions: ALL_PERMISSIONS },
+  { key: 'admin', name: 'Administrator', description: 'Manages users, keys and settings', permissions: ALL_PERMISSIONS },
+  {
+    key: 'manager',
+    name: 'Manager',
+    description: 'Reads the team, keys and security events',
+    permissions: ['tenant.read', 'users.read', 'roles.read', 'api_keys.read', 'security_events.read'],
+  },
+  { key: 'member', name: 'Member', description: 'Works in the tenant', permissions: ['tenant.read', 'users.read', 'roles.read'] },
+  { key: 'viewer', name: 'Viewer', description: 'Reads only', permissions: ['tenant.read', 'roles.read'] },
+];
+
+/** Only an owner may grant or take away the owner role (not expressible as a permission subset). */
+export const OWNER_ROLE = 'owner';
+
+export function hasPermission(granted: ReadonlySet<string>, needed: Permission): boolean {
+  return granted.has(needed);
+}
+
+export function isSubset(wanted: readonly string[], granted: ReadonlySet<string>): string[] {
+  return wanted.filter((permission) => !granted.has(permission));
+}

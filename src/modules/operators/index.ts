@@ -1,0 +1,2 @@
+export { operatorAuthRoutes } from './operators.routes.ts';
+export { createOperatorService, type OperatorService } from './operators.service.ts';

@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Process configuration, read once from the environment and validated with clear messages. */
+export type Config = {
+  port: number;
+  host: string;
+  publicUrl: string;
+  dataDir: string;
+  /** PostgreSQL URL used for migrations (the owner role). Unset: embedded PGlite in dataDir. */
+  databaseUrl: string | undefined;
+  /** PostgreSQL URL the server logs in with for requests (the restricted role). */
+  appDatabaseUrl: string | undefined;
+  appDbPassword: string | undefined;
+  redisUrl: string | undefined;
+  masterKey: Buffer;
+  operatorEmail: string | undefined;
+  operatorPassword: string | undefined;
+  logLevel: string;
+  trustProxy: boolean | string;
+  bodyLimit: number;
+  requestTimeoutMs: number;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  offboardGraceDays: number;
+  apiKeyCacheTtlMs: number;
+  jobPollMs: number;
+  issuer: string;
+  /** Argon2id cost; defaults are OWASP's minimum (m=19 MiB, t=2, p=1). */
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  poolMax: number;
+};
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+/**
+ * The master key encrypts secrets at rest (signing keys now; provider keys and SSO secrets later).
+ * From PALAZZO_MASTER_KEY (base64 of 32 bytes) or, for a single-node install, a file created once in
+ * the data directory. Several nodes must share PALAZZO_MASTER_KEY.
+ */
+function masterKey(env: Env, dataDir: string): Buffer {
+  const raw = env.PALAZZO_MASTER_KEY;
+  if (raw) {
+    const key = Buffer.from(raw, 'base64');
+    if (key.length !== 32) throw new ConfigError('PALAZZO_MASTER_KEY must be base64 of exactly 32 bytes');
+    return key;
+  }
+  const file = path.join(dataDir, 'master.key');
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    if (key.length !== 32) throw new ConfigError(`${file} does not hold base64 of 32 bytes`);
+    return key;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('base64'), { mode: 0o600 });
+  return key;
+}
+
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const port = int(env, 'PORT', 3000, 0, 65535);
+  const host = env.HOST ?? '127.0.0.1';
+  const dataDir = path.resolve(env.PALAZZO_DATA_DIR ?? './data');
+  const trustRaw = env.PALAZZO_TRUST_PROXY;
+  const config: Config = {
+    port,
+    host,
+    publicUrl: (url(env, 'PALAZZO_PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/$/, ''),
+    dataDir,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    appDatabaseUrl: url(env, 'PALAZZO_APP_DATABASE_URL', ['postgres:', 'postgresql:']),
+    appDbPassword: env.PALAZZO_APP_DB_PASSWORD || undefined,
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    masterKey: overrides.masterKey ?? masterKey(env, dataDir),
+    operatorEmail: env.PALAZZO_OPERATOR_EMAIL || undefined,
+    operatorPassword: env.PALAZZO_OPERATOR_PASSWORD || undefined,
+    logLevel: env.PALAZZO_LOG_LEVEL ?? env.LOG_LEVEL ?? 'info',
+    trustProxy: trustRaw === undefined || trustRaw === '' || trustRaw === 'false' ? false : trustRaw === 'true' ? true : trustRaw,
+    bodyLimit: int(env, 'PALAZZO_BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
+    requestTimeoutMs: int(env, 'PALAZZO_REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
+    accessTokenTtlSeconds: int(env, 'PALAZZO_ACCESS_TOKEN_TTL', 900, 60, 3600),
+    refreshTokenTtlSeconds: int(env, 'PALAZZO_REFRESH_TOKEN_TTL', 30 * 24 * 3600, 3600, 90 * 24 * 3600),
+    offboardGraceDays: int(env, 'PALAZZO_OFFBOARD_GRACE_DAYS', 30, 0, 365),
+    apiKeyCacheTtlMs: int(env, 'PALAZZO_API_KEY_CACHE_MS', 30_000, 0, 300_000),
+    jobPollMs: int(env, 'PALAZZO_JOB_POLL_MS', 1000, 10, 60_000),
+    issuer: env.PALAZZO_ISSUER ?? 'palazzo',
+    argon2: {
+      memoryCost: int(env, 'PALAZZO_ARGON2_MEMORY_KIB', 19_456, 8, 1_048_576),
+      timeCost: int(env, 'PALAZZO_ARGON2_ITERATIONS', 2, 1, 20),
+      parallelism: int(env, 'PALAZZO_ARGON2_PARALLELISM', 1, 1, 16),
+    },
+    poolMax: int(env, 'PALAZZO_DB_POOL_MAX', 10, 1, 200),
+    ...overrides,
+  };
+  if (config.operatorPassword !== undefined && config.operatorPassword.length < 15) {
+    throw new ConfigError('PALAZZO_OPERATOR_PASSWORD must be at least 15 characters');
+  }
+  return config;
+}

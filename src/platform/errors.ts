@@ -1,0 +1,93 @@
+/**
+ * The closed set of error codes the API answers with, and their HTTP status. Clients may rely on
+ * `code`; titles and details are for people.
+ */
+export const ERROR_STATUS = {
+  validation_failed: 400,
+  malformed_json: 400,
+  invalid_cursor: 400,
+  invalid_scope: 400,
+  weak_password: 400,
+  invalid_token: 401,
+  unauthenticated: 401,
+  invalid_credentials: 401,
+  invalid_grant: 401,
+  forbidden: 403,
+  tenant_suspended: 403,
+  tenant_offboarding: 403,
+  tenant_mismatch: 403,
+  scope_exceeds_permissions: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  invalid_transition: 409,
+  confirmation_required: 400,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  quota_exceeded: 429,
+  rate_limited: 429,
+  internal_error: 500,
+  service_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+const TITLES: Record<ErrorCode, string> = {
+  validation_failed: 'The request is not valid',
+  malformed_json: 'The body is not valid JSON',
+  invalid_cursor: 'The pagination cursor is not valid',
+  invalid_scope: 'Unknown permission in scopes',
+  weak_password: 'The password is not acceptable',
+  invalid_token: 'The credential is not valid',
+  unauthenticated: 'Authentication is required',
+  invalid_credentials: 'Invalid credentials',
+  invalid_grant: 'The refresh token is not valid',
+  forbidden: 'You do not have permission for this action',
+  tenant_suspended: 'The tenant is suspended',
+  tenant_offboarding: 'The tenant is being offboarded',
+  tenant_mismatch: 'The tenant does not match the credential',
+  scope_exceeds_permissions: 'Scopes exceed your permissions',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  conflict: 'Conflict',
+  invalid_transition: 'The tenant cannot make this transition',
+  confirmation_required: 'Confirmation required',
+  payload_too_large: 'The request body is too large',
+  unsupported_media_type: 'Unsupported media type',
+  quota_exceeded: 'Quota exceeded',
+  rate_limited: 'Too many requests',
+  internal_error: 'Internal server error',
+  service_unavailable: 'Service unavailable',
+};
+
+export type ProblemExtras = Record<string, unknown>;
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail?: string,
+    readonly extras: ProblemExtras = {},
+  ) {
+    super(detail ?? TITLES[code]);
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export function titleOf(code: ErrorCode): string {
+  return TITLES[code];
+}
+
+/** Guard clause: `assertThat(user, notFound('user'))` reads top-down. */
+export function assertThat(condition: unknown, error: AppError | (() => AppError)): asserts condition {
+  if (!condition) throw typeof error === 'function' ? error() : error;
+}
+
+export const notFound = (what: string) => new AppError('not_found', `${what} not found`);
+export const conflict = (detail: string, extras?: ProblemExtras) => new AppError('conflict', detail, extras);
+export const forbidden = (detail = 'You do not have permission for this action') => new AppError('forbidden', detail);
+
+/** An id of the wrong shape is answered as a missing one, with the same body. */
+export function assertId(id: string, what: string): void {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw notFound(what);
+}
