@@ -171,7 +171,10 @@ export function createTenantService(deps: {
     async list(filter: { status?: string; tier?: string; after: string | null; limit: number }) {
       return db.withControlPlane(async (tx) => {
         const rows = await repo.listTenants(tx, filter);
-        return Promise.all(rows.map((row) => view(tx, row)));
+        // One connection runs one query at a time: views are built in sequence.
+        const views: TenantView[] = [];
+        for (const row of rows) views.push(await view(tx, row));
+        return views;
       });
     },
 

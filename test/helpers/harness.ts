@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { buildApp, type Palazzo } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/platform/config.ts';
+import type { Database } from '../../src/platform/db/database.ts';
+import { migrate } from '../../src/platform/db/migrate.ts';
+import { createPgliteDatabase } from '../../src/platform/db/pglite.ts';
+import { appUrlFrom, createPostgresDatabase } from '../../src/platform/db/postgres.ts';
+
+export const OPERATOR = { email: 'operator@test.palazzo', password: 'operator passphrase for tests' };
+export const PASSWORD = 'a long enough test passphrase';
+
+export type Backend = 'pglite' | 'postgres';
+
+export function backend(): Backend {
+  return inject('testDatabaseUrl') ? 'postgres' : 'pglite';
+}
+
+/** A database for one test file: its own PGlite, or the run's PostgreSQL database. */
+export async function openTestDatabase(options: { poolMax?: number } = {}): Promise<Database> {
+  const url = inject('testDatabaseUrl');
+  if (url) {
+    return createPostgresDatabase({ ownerUrl: url, appUrl: appUrlFrom(url), poolMax: options.poolMax ?? 5 });
+  }
+  const db = await createPgliteDatabase();
+  await migrate(db);
+  return db;
+}
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return loadConfig(
+    {
+      PALAZZO_DATA_DIR: '/tmp/palazzo-test-unused',
+      REDIS_URL: process.env.REDIS_URL,
+      PALAZZO_LOG_LEVEL: 'silent',
+    },
+    { masterKey: randomBytes(32), ...overrides },
+  );
+}
+
+export type TestTenant = {
+  id: string;
+  slug: string;
+  ownerEmail: string;
+  /** Owner's access token. */
+  token: string;
+  refreshToken: string;
+  auth: { authorization: string };
+};
+
+export type TestContext = {
+  palazzo: Palazzo;
+  app: Palazzo['app'];
+  db: Database;
+  operatorToken: string;
+  operatorAuth: { authorization: string };
+  /** Creates a tenant through the operator API and logs its owner in. */
+  tenant(options?: { slug?: string; tier?: string; customLimits?: Record<string, unknown> }): Promise<TestTenant>;
+  /** Creates a user with the given role in the tenant and logs them in. */
+  user(
+    tenant: TestTenant,
+    role: string,
+  ): Promise<{ id: string; email: string; token: string; refreshToken: string; auth: { authorization: string } }>;
+  apiKey(tenant: TestTenant, scopes: string[]): Promise<{ id: string; key: string; auth: { authorization: string } }>;
+  close(): Promise<void>;
+};
+
+let counter = 0;
+export function uniqueSlug(prefix = 't'): string {
+  counter += 1;
+  return `${prefix}-${process.pid}-${counter}-${randomBytes(3).toString('hex')}`;
+}
+
+export async function createTestContext(options: { config?: Partial<Config>; db?: Database } = {}): Promise<TestContext> {
+  const db = options.db ?? (await openTestDatabase());
+  const config = testConfig(options.config);
+  const palazzo = await buildApp({ config, db });
+  const app = palazzo.app;
+  const operatorEmail = `op-${uniqueSlug()}@test.palazzo`;
+  await palazzo.services.operators.create({ email: operatorEmail, name: 'Test operator', password: OPERATOR.password });
+  const login = await app.inject({
+    method: 'POST',
+    url: '/v1/operator/login',
+    payload: { email: operatorEmail, password: OPERATOR.password },
+  });
+  if (login.statusCode !== 200) throw new Error(`operator login failed: ${login.body}`);
+  const operatorToken = login.json().accessToken as string;
+  const operatorAuth = { authorization: `Bearer ${operatorToken}` };
+
+  async function loginUser(slug: string, email: string) {
+    const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: slug, email, password: PASSWORD } });
+    if (res.statusCode !== 200) throw new Error(`login failed: ${res.body}`);
+    const body = res.json();
+    return { token: body.accessToken as string, refreshToken: body.refreshToken as string };
+  }
+
+  return {
+    palazzo,
+    app,
+    db,
+    operatorToken,
+    operatorAuth,
+    async tenant(opts = {}) {
+      const slug = opts.slug ?? uniqueSlug();
+      const ownerEmail = `owner@${slug}.test`;
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/operator/tenants',
+        headers: operatorAuth,
+        payload: {
+          slug,
+          name: `Tenant ${slug}`,
+          tier: opts.tier ?? 'enterprise',
+          ...(opts.customLimits ? { customLimits: opts.customLimits } : {}),
+          owner: { email: ownerEmail, name: 'Owner', password: PASSWORD },
+        },
+      });
+      if (res.statusCode !== 201) throw new Error(`tenant creation failed: ${res.body}`);
+      const id = res.json().id as string;
+      const tokens = await loginUser(slug, ownerEmail);
+      return { id, slug, ownerEmail, ...tokens, auth: { authorization: `Bearer ${tokens.token}` } };
+    },
+    async user(tenant, role) {
+      const email = `${role}-${uniqueSlug()}@${tenant.slug}.test`;
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/users',
+        headers: tenant.auth,
+        payload: { email, name: `${role} user`, role, password: PASSWORD },
+      });
+      if (res.statusCode !== 201) throw new Error(`user creation failed: ${res.body}`);
+      const tokens = await loginUser(tenant.slug, email);
+      return { id: res.json().id as string, email, ...tokens, auth: { authorization: `Bearer ${tokens.token}` } };
+    },
+    async apiKey(tenant, scopes) {
+      const res = await app.inject({ method: 'POST', url: '/v1/api-keys', headers: tenant.auth, payload: { name: 'test key', scopes } });
+      if (res.statusCode !== 201) throw new Error(`api key creation failed: ${res.body}`);
+      const body = res.json();
+      return { id: body.id as string, key: body.key as string, auth: { authorization: `Bearer ${body.key}` } };
+    },
+    async close() {
+      await app.close();
+      if (!options.db) await db.close();
+    },
+  };
+}
