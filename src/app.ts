@@ -79,6 +79,9 @@ export async function buildApp(options: BuildOptions) {
     ajv: { customOptions: {} },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Bodies are JSON only: Fastify's built-in text/plain parser would let a string body through (415, T39).
+  app.removeContentTypeParser('text/plain');
+
   const log = app.log;
   const pubsub: PubSub = config.redisUrl
     ? createRedisPubSub(config.redisUrl, (error) => log.warn({ err: error }, 'redis pub/sub error'))

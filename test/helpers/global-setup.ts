@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import pg from 'pg';
 import { createPostgresDatabase, appUrlFrom } from '../../src/platform/db/postgres.ts';
@@ -8,6 +9,9 @@ import { migrate } from '../../src/platform/db/migrate.ts';
  * migrated once, and dropped at the end. Without it, each test file starts its own PGlite.
  */
 export default async function setup(project: TestProject) {
+  // One master key per run: on PostgreSQL every test file shares the run's database, whose
+  // signing keys are sealed under the key of the first app that started.
+  project.provide('testMasterKey', randomBytes(32).toString('base64'));
   const adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) return;
   const name = `palazzo_test_${process.pid}_${Date.now().toString(36)}`;
@@ -34,5 +38,6 @@ export default async function setup(project: TestProject) {
 declare module 'vitest' {
   export interface ProvidedContext {
     testDatabaseUrl: string | undefined;
+    testMasterKey: string;
   }
 }

@@ -34,7 +34,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       REDIS_URL: process.env.REDIS_URL,
       PALAZZO_LOG_LEVEL: 'silent',
     },
-    { masterKey: randomBytes(32), ...overrides },
+    { masterKey: Buffer.from(inject('testMasterKey'), 'base64'), ...overrides },
   );
 }
 

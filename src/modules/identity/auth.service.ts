@@ -128,6 +128,8 @@ export function createAuthService(deps: {
       assertThat(parsed, invalid);
       const tenant = await directory.get(parsed.tenantId);
       assertThat(tenant, invalid);
+      // Refused before the token is consumed, so it still works once the tenant is resumed.
+      assertTenantUsable(tenant);
       type Outcome = { kind: 'reused'; sessionId: string } | { kind: 'invalid' } | { kind: 'ok'; sessionId: string; userId: string };
       const outcome = await db.withTenant(tenant.id, async (tx): Promise<Outcome> => {
         const consumed = await sessions.consumeRefreshToken(tx, parsed.hash);
@@ -159,7 +161,6 @@ export function createAuthService(deps: {
         throw invalid();
       }
       if (outcome.kind === 'invalid') throw invalid();
-      assertTenantUsable(tenant);
       return issue(tenant.id, outcome.userId, outcome.sessionId);
     },
 
@@ -188,7 +189,7 @@ export function createAuthService(deps: {
         };
         sessionCache.set(sid, entry);
       }
-      if (entry.expiresAt <= Date.now() || entry.tenantId !== claims.tid) return undefined;
+      if (entry.expiresAt <= Date.now() || entry.tenantId !== claims.tid || entry.userId !== claims.sub) return undefined;
       return {
         kind: 'user',
         tenantId: entry.tenantId,

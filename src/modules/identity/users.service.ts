@@ -39,6 +39,9 @@ export function createUserService(deps: { db: Database; bus: InvalidationBus; pa
   async function assertSeatAvailable(tx: Tx, tenantId: string) {
     const { limits } = await tenantOf(tenantId);
     if (limits.seats === null) return;
+    // Count-then-insert is a race under READ COMMITTED: concurrent creates would all see a free
+    // seat. A per-tenant transaction lock makes them take turns; it ends with the transaction.
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('palazzo:seats'), hashtext($1))`, [tenantId]);
     const used = await repo.countActiveUsers(tx);
     assertThat(
       used < limits.seats,

@@ -1,0 +1,131 @@
+/**
+ * Shared pieces of the tenant-isolation suite: the tenant tables read from the catalog, a seeder
+ * that gives a tenant rows in every one of them through the public API, rolled-back owner
+ * transactions and savepoint probes.
+ */
+import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
+import { CONTROL_PLANE_TENANT_COLUMNS } from '../../src/modules/tenants/index.ts';
+import type { Database, Tx } from '../../src/platform/db/database.ts';
+import type { TestContext, TestTenant } from '../helpers/harness.ts';
+
+export const APP_ROLE = 'palazzo_app';
+
+/** Control-plane tables that have a tenant_id column, with the reason each is not tenant-owned. */
+export const CONTROL_PLANE_WITH_TENANT_ID: Record<string, string> = {
+  jobs: 'durable job queue shared by every node; a job names its tenant and the worker re-enters withTenant for tenant work',
+};
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+/** Quotes a catalog name for SQL after checking it is a plain lower-case identifier. */
+export function ident(name: string): string {
+  if (!IDENTIFIER.test(name)) throw new Error(`unexpected identifier ${JSON.stringify(name)}`);
+  return `"${name}"`;
+}
+
+/** Every ordinary or partitioned table of schema public with a tenant_id column. */
+export async function tablesWithTenantId(tx: Tx): Promise<string[]> {
+  const { rows } = await tx.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_class c
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname`,
+  );
+  return rows.map((row) => row.name);
+}
+
+/** The tenant-owned tables: every table with tenant_id except the control-plane allowlist. */
+export async function tenantTables(tx: Tx): Promise<string[]> {
+  const all = await tablesWithTenantId(tx);
+  const controlPlane = new Set<string>(CONTROL_PLANE_TENANT_COLUMNS);
+  return all.filter((name) => !controlPlane.has(name));
+}
+
+export async function countRows(db: Database, table: string, tenantId: string): Promise<number> {
+  const { rows } = await db.withOwner((tx) =>
+    tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ident(table)} WHERE tenant_id = $1`, [tenantId]),
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export async function countsByTable(db: Database, tables: string[], tenantId: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of tables) counts[table] = await countRows(db, table, tenantId);
+  return counts;
+}
+
+class RolledBack extends Error {}
+
+/**
+ * Runs fn inside a transaction opened by `open` (withOwner, withTenant…) and always rolls it back,
+ * returning what fn returned. Whatever fn changes (catalog included) is gone afterwards.
+ */
+export async function rolledBack<T>(open: (fn: (tx: Tx) => Promise<never>) => Promise<unknown>, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  let result: { value: T } | undefined;
+  try {
+    await open(async (tx) => {
+      result = { value: await fn(tx) };
+      throw new RolledBack();
+    });
+  } catch (error) {
+    if (!(error instanceof RolledBack)) throw error;
+  }
+  if (!result) throw new Error('rolled-back transaction produced no result');
+  return result.value;
+}
+
+export type Probe =
+  | { ok: true; rowCount: number; rows: Record<string, unknown>[] }
+  | { ok: false; code: string | undefined; message: string };
+
+/**
+ * Runs one statement inside a savepoint and always rolls the savepoint back: an error (42501…)
+ * does not abort the surrounding transaction, and a write that should have failed leaves nothing.
+ */
+export async function probe(tx: Tx, sql: string, params: unknown[] = []): Promise<Probe> {
+  await tx.query('SAVEPOINT isolation_probe');
+  let outcome: Probe;
+  try {
+    const result = await tx.query(sql, params);
+    outcome = { ok: true, rowCount: result.rowCount, rows: result.rows };
+  } catch (error) {
+    const err = error as { code?: string; message?: string };
+    outcome = { ok: false, code: err.code, message: err.message ?? String(error) };
+  }
+  await tx.query('ROLLBACK TO SAVEPOINT isolation_probe');
+  await tx.query('RELEASE SAVEPOINT isolation_probe');
+  return outcome;
+}
+
+export type SeededTenant = TestTenant & {
+  member: Awaited<ReturnType<TestContext['user']>>;
+  key: Awaited<ReturnType<TestContext['apiKey']>>;
+  /** Every email of the tenant's users. */
+  emails: string[];
+};
+
+/**
+ * A tenant with rows in every tenant table, made through the API only: creation gives roles,
+ * tenant_settings and the owner; logins give sessions and refresh tokens; an API key gives
+ * api_keys and api_key_secrets; an X-Tenant-ID mismatch records a security event.
+ */
+export async function seedTenant(ctx: TestContext): Promise<SeededTenant> {
+  const tenant = await ctx.tenant();
+  const member = await ctx.user(tenant, 'member');
+  const key = await ctx.apiKey(tenant, ['users.read']);
+  const mismatch = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { ...tenant.auth, 'x-tenant-id': randomUUID() } });
+  expect(mismatch.statusCode).toBe(403);
+  expect(mismatch.json().code).toBe('tenant_mismatch');
+  return { ...tenant, member, key, emails: [tenant.ownerEmail, member.email].sort() };
+}
+
+/** Fails, naming the table, when the seeder left a tenant table empty for this tenant. */
+export async function expectRowsInEveryTenantTable(db: Database, tenantId: string): Promise<Record<string, number>> {
+  const tables = await db.withOwner((tx) => tenantTables(tx));
+  const counts = await countsByTable(db, tables, tenantId);
+  for (const [table, n] of Object.entries(counts)) {
+    expect(n, `seedTenant left ${table} empty: extend it so the table is covered`).toBeGreaterThan(0);
+  }
+  return counts;
+}
