@@ -8,6 +8,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { createGuard, roleRoutes } from './modules/access/index.ts';
 import { API_KEY_PREFIX, apiKeyRoutes, createApiKeyService } from './modules/api-keys/index.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { createAdmission, createRateLimiter } from './modules/limits/index.ts';
+import { createApiCallMeter, createUsageService, routeGroup, usageRoutes } from './modules/metering/index.ts';
 import {
   authRoutes,
   createAuthService,
@@ -27,7 +29,7 @@ import {
   tenantSelfRoutes,
 } from './modules/tenants/index.ts';
 import type { Config } from './platform/config.ts';
-import type { Database } from './platform/db/database.ts';
+import type { Database, Tx } from './platform/db/database.ts';
 import { AppError } from './platform/errors.ts';
 import { errorHandler, notFoundHandler } from './platform/http/error-handler.ts';
 import './platform/http/request-context.ts';
@@ -93,7 +95,15 @@ export async function buildApp(options: BuildOptions) {
   const tokens = await createTokenService({ db, masterKey: config.masterKey, issuer: config.issuer });
   const jobs = createJobRunner(db, log, config.jobPollMs);
   const directory = createTenantDirectory({ db, bus });
-  const users = createUserService({ db, bus, passwords, directory });
+  // Usage alerts for seats are written in the transaction that takes the seat (set below).
+  let onSeatsUsed: ((tx: Tx, tenantId: string, used: number, limit: number | null) => Promise<void>) | undefined;
+  const users = createUserService({
+    db,
+    bus,
+    passwords,
+    directory,
+    onSeatsUsed: (tx, tenantId, used, limit) => onSeatsUsed?.(tx, tenantId, used, limit) ?? Promise.resolve(),
+  });
   const tenants = createTenantService({
     db,
     bus,
@@ -120,6 +130,25 @@ export async function buildApp(options: BuildOptions) {
 
   await tenants.ensureBuiltinTiers();
 
+  const usage = createUsageService({ db, directory });
+  usage.registerGauge('seats', (tx) => users.countActive(tx));
+  onSeatsUsed = (tx, tenantId, used, limit) => usage.checkAlerts(tx, tenantId, 'seats', used, limit);
+  usage.registerGauge('custom_roles', async (tx) => {
+    const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM roles WHERE NOT builtin');
+    return rows[0]?.n ?? 0;
+  });
+  const meter = createApiCallMeter({
+    db,
+    log,
+    flushMs: config.usageFlushMs,
+    onFlushed: async (tenantId, total) => {
+      const tenant = await directory.get(tenantId);
+      if (!tenant) return;
+      await db.withTenant(tenantId, (tx) => usage.checkAlerts(tx, tenantId, 'api_calls', total, tenant.limits.apiCallsPerMonth));
+    },
+  });
+  const limiter = createRateLimiter({ redisUrl: config.redisUrl, log });
+
   const guard = createGuard({
     apiKeyPrefix: API_KEY_PREFIX,
     resolveApiKey: apiKeys.resolve,
@@ -131,6 +160,7 @@ export async function buildApp(options: BuildOptions) {
       assertTenantUsable(tenant);
       return tenant;
     },
+    admit: createAdmission({ limiter, meter, directory }),
     async recordTenantMismatch(request, principal, claimed) {
       await db.withTenant(principal.tenantId, (tx) =>
         insertSecurityEvent(tx, {
@@ -187,6 +217,13 @@ export async function buildApp(options: BuildOptions) {
     reply.header('x-request-id', request.id);
   });
   app.addHook('preValidation', guard);
+  app.addHook('onResponse', async (request, reply) => {
+    // Metering: every answered tenant request counts as an API call, except refusals for rate.
+    const principal = request.principal;
+    if (principal && principal.kind !== 'operator' && reply.statusCode !== 429) {
+      meter.record(principal.tenantId, routeGroup(request.routeOptions.url));
+    }
+  });
   app.addHook('onSend', async (request, reply) => {
     // Responses to credentials are never stored by caches or proxies (T44).
     if (request.principal || request.headers.authorization) reply.header('cache-control', 'no-store');
@@ -195,7 +232,7 @@ export async function buildApp(options: BuildOptions) {
   app.get('/openapi.json', { config: { auth: { kind: 'public' } }, schema: { hide: true } }, async () => app.swagger());
   app.get('/', { config: { auth: { kind: 'public' } }, schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
 
-  await app.register(healthRoutes({ db }));
+  await app.register(healthRoutes({ db, degraded: () => ({ rateLimiter: limiter.status() }) }));
   await app.register(authRoutes({ auth, tokens }));
   await app.register(meRoutes({ users, directory }));
   await app.register(userRoutes(users));
@@ -205,16 +242,19 @@ export async function buildApp(options: BuildOptions) {
   await app.register(tenantSelfRoutes(tenants));
   await app.register(operatorAuthRoutes(operators));
   await app.register(operatorTenantRoutes(tenants));
+  await app.register(usageRoutes({ usage, meter, tenants }));
 
   app.addHook('onClose', async () => {
     await jobs.stop();
     await apiKeys.close();
+    await meter.close();
+    await limiter.close();
     await pubsub.close();
   });
 
   if (options.runJobs) jobs.start();
   await app.ready();
-  return { app, services: { tenants, users, auth, apiKeys, operators, tokens, jobs, directory, bus, passwords } };
+  return { app, services: { tenants, users, auth, apiKeys, operators, tokens, jobs, directory, bus, passwords, usage, meter, limiter } };
 }
 
 export type Palazzo = Awaited<ReturnType<typeof buildApp>>;

@@ -26,6 +26,8 @@ export type Config = {
   offboardGraceDays: number;
   apiKeyCacheTtlMs: number;
   jobPollMs: number;
+  /** How often in-memory API-call counts are written (the most a crash can lose). */
+  usageFlushMs: number;
   issuer: string;
   /** Argon2id cost; defaults are OWASP's minimum (m=19 MiB, t=2, p=1). */
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     offboardGraceDays: int(env, 'PALAZZO_OFFBOARD_GRACE_DAYS', 30, 0, 365),
     apiKeyCacheTtlMs: int(env, 'PALAZZO_API_KEY_CACHE_MS', 30_000, 0, 300_000),
     jobPollMs: int(env, 'PALAZZO_JOB_POLL_MS', 1000, 10, 60_000),
+    usageFlushMs: int(env, 'PALAZZO_USAGE_FLUSH_MS', 5000, 100, 60_000),
     issuer: env.PALAZZO_ISSUER ?? 'palazzo',
     argon2: {
       memoryCost: int(env, 'PALAZZO_ARGON2_MEMORY_KIB', 19_456, 8, 1_048_576),

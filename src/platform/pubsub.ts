@@ -33,9 +33,10 @@ export function createLocalPubSub(): PubSub {
 }
 
 export function createRedisPubSub(url: string, onError: (error: Error) => void): PubSub {
-  const options = { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true } as const;
-  const publisher = new Redis(url, options);
-  const subscriber = new Redis(url, options);
+  // Publishing fails fast when Redis is down (callers log it; caches then expire by TTL); the
+  // subscriber keeps its offline queue so that it subscribes, and resubscribes, once Redis is back.
+  const publisher = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 500 });
+  const subscriber = new Redis(url, { enableOfflineQueue: true, maxRetriesPerRequest: null });
   publisher.on('error', onError);
   subscriber.on('error', onError);
   const local = new EventEmitter();
@@ -54,7 +55,8 @@ export function createRedisPubSub(url: string, onError: (error: Error) => void):
     },
     async subscribe(channel, handler) {
       local.on(`palazzo:${channel}`, handler);
-      await subscriber.subscribe(`palazzo:${channel}`);
+      // Not awaited: start-up must not wait for an unreachable Redis.
+      subscriber.subscribe(`palazzo:${channel}`).catch(onError);
     },
     async close() {
       local.removeAllListeners();

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../platform/errors.ts';
 import type { OperatorPrincipal, TenantPrincipal } from './principal.ts';
 
@@ -8,6 +8,8 @@ export type GuardDeps = {
   resolveOperator(token: string): Promise<OperatorPrincipal | undefined>;
   /** Loads the tenant and throws when its status refuses requests (suspended, offboarding, gone). */
   assertTenantActive(tenantId: string): Promise<{ id: string; slug: string }>;
+  /** Rate limits and request quotas of the tenant; sets the RateLimit headers, throws 429. */
+  admit(request: FastifyRequest, reply: FastifyReply, principal: TenantPrincipal): Promise<void>;
   recordTenantMismatch(request: FastifyRequest, principal: TenantPrincipal, claimed: string): Promise<void>;
   apiKeyPrefix: string;
 };
@@ -31,7 +33,7 @@ function bearer(request: FastifyRequest): string {
  * credential → principal → tenant (active, and agreeing with any X-Tenant-ID) → permission.
  */
 export function createGuard(deps: GuardDeps) {
-  return async function guard(request: FastifyRequest): Promise<void> {
+  return async function guard(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const auth = request.routeOptions.config?.auth;
     if (!auth || auth.kind === 'public') return;
     const query = request.query as Record<string, unknown> | undefined;
@@ -52,6 +54,7 @@ export function createGuard(deps: GuardDeps) {
     request.principal = principal;
     request.log = request.log.child({ tenantId: principal.tenantId });
     const tenant = await deps.assertTenantActive(principal.tenantId);
+    await deps.admit(request, reply, principal);
 
     const claimed = request.headers['x-tenant-id'];
     if (claimed !== undefined) {

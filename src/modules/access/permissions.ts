@@ -10,6 +10,8 @@ export const PERMISSIONS = {
   'api_keys.read': 'List and read API keys (never their secrets)',
   'api_keys.write': 'Create, rotate and revoke API keys',
   'security_events.read': 'Read the security events of the tenant',
+  'usage.read': 'Read usage, quotas, time series and quota alerts',
+  'settings.write': 'Change tenant settings such as per-user and per-key rate limits',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -29,7 +31,7 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     key: 'manager',
     name: 'Manager',
     description: 'Reads the team, keys and security events',
-    permissions: ['tenant.read', 'users.read', 'roles.read', 'api_keys.read', 'security_events.read'],
+    permissions: ['tenant.read', 'users.read', 'roles.read', 'api_keys.read', 'security_events.read', 'usage.read'],
   },
   { key: 'member', name: 'Member', description: 'Works in the tenant', permissions: ['tenant.read', 'users.read', 'roles.read'] },
   { key: 'viewer', name: 'Viewer', description: 'Reads only', permissions: ['tenant.read', 'roles.read'] },
@@ -44,4 +46,15 @@ export function hasPermission(granted: ReadonlySet<string>, needed: Permission):
 
 export function isSubset(wanted: readonly string[], granted: ReadonlySet<string>): string[] {
   return wanted.filter((permission) => !granted.has(permission));
+}
+
+const BUILTIN_BY_KEY = new Map(BUILTIN_ROLES.map((role) => [role.key, role]));
+
+/**
+ * Built-in roles take their permissions from this file, not from the row provisioned with the
+ * tenant, so that a permission added by an upgrade reaches every existing tenant's owners.
+ */
+export function roleGrants(role: { key: string; builtin: boolean; permissions: string[] }): string[] {
+  if (role.builtin) return BUILTIN_BY_KEY.get(role.key)?.permissions ?? [];
+  return role.permissions;
 }

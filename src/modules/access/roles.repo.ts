@@ -1,5 +1,5 @@
 import type { Tx } from '../../platform/db/database.ts';
-import { BUILTIN_ROLES } from './permissions.ts';
+import { BUILTIN_ROLES, roleGrants } from './permissions.ts';
 
 export type RoleRow = {
   key: string;
@@ -25,7 +25,7 @@ export async function listRoles(tx: Tx): Promise<RoleRow[]> {
   const { rows } = await tx.query<RoleRow>(
     'SELECT key, name, description, permissions, builtin, created_at, updated_at FROM roles ORDER BY builtin DESC, key',
   );
-  return rows;
+  return rows.map((row) => ({ ...row, permissions: roleGrants(row) }));
 }
 
 export async function findRole(tx: Tx, key: string): Promise<RoleRow | undefined> {
@@ -33,5 +33,5 @@ export async function findRole(tx: Tx, key: string): Promise<RoleRow | undefined
     'SELECT key, name, description, permissions, builtin, created_at, updated_at FROM roles WHERE key = $1',
     [key],
   );
-  return rows[0];
+  return rows[0] && { ...rows[0], permissions: roleGrants(rows[0]) };
 }

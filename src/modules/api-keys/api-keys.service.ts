@@ -118,7 +118,7 @@ export function createApiKeyService(deps: {
       assertThat(
         expiresAt === null || expiresAt.getTime() > Date.now(),
         new AppError('validation_failed', 'expiresAt must be in the future', {
-          errors: [{ path: '/expiresAt', message: 'must be in the future' }],
+          errors: [{ path: 'body/expiresAt', message: 'must be in the future' }],
         }),
       );
       const id = uuidv7();

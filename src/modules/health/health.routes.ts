@@ -4,7 +4,10 @@ import type { Database } from '../../platform/db/database.ts';
 import { pendingMigrations } from '../../platform/db/migrate.ts';
 
 export const healthRoutes =
-  (deps: { db: Database }): FastifyPluginAsyncTypebox =>
+  (deps: {
+    db: Database;
+    degraded: () => { rateLimiter: { store: string; degraded: boolean; degradedSince: string | null } };
+  }): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       '/healthz',
@@ -24,6 +27,11 @@ export const healthRoutes =
       database: Type.String(),
       migrations: Type.String(),
       pending: Type.Array(Type.String()),
+      rateLimiter: Type.Object({
+        store: Type.String(),
+        degraded: Type.Boolean({ description: 'true: Redis unreachable, limits enforced per node from memory' }),
+        degradedSince: Type.Union([Type.String(), Type.Null()]),
+      }),
     });
     app.get(
       '/readyz',
@@ -45,10 +53,11 @@ export const healthRoutes =
             database: 'ok',
             migrations: ready ? 'current' : 'pending',
             pending,
+            ...deps.degraded(),
           };
         } catch {
           reply.code(503);
-          return { status: 'not_ready' as const, database: 'unreachable', migrations: 'unknown', pending: [] };
+          return { status: 'not_ready' as const, database: 'unreachable', migrations: 'unknown', pending: [], ...deps.degraded() };
         }
       },
     );

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { TenantPrincipal } from '../access/index.ts';
+import { roleGrants, type TenantPrincipal } from '../access/index.ts';
 import type { Database } from '../../platform/db/database.ts';
 import { AppError, assertThat } from '../../platform/errors.ts';
 import { uuidv7 } from '../../platform/ids.ts';
@@ -76,7 +76,7 @@ export function createAuthService(deps: {
       assertThat(
         Buffer.byteLength(input.password, 'utf8') <= MAX_PASSWORD_BYTES,
         new AppError('validation_failed', `password must be at most ${MAX_PASSWORD_BYTES} bytes`, {
-          errors: [{ path: '/password', message: 'too long' }],
+          errors: [{ path: 'body/password', message: 'too long' }],
         }),
       );
       const tenant = await directory.getBySlug(input.tenant.toLowerCase());
@@ -184,7 +184,7 @@ export function createAuthService(deps: {
           tenantId,
           userId: row.user_id,
           roleKey: row.role_key,
-          permissions: new Set(row.permissions),
+          permissions: new Set(roleGrants({ key: row.role_key, builtin: row.role_builtin, permissions: row.permissions })),
           expiresAt: row.expires_at.getTime(),
         };
         sessionCache.set(sid, entry);

@@ -64,13 +64,14 @@ export type SessionPrincipalRow = {
   expires_at: Date;
   user_status: string;
   role_key: string;
+  role_builtin: boolean;
   permissions: string[];
 };
 
 /** One read gives everything the request path needs to trust a session. */
 export async function findSessionPrincipal(tx: Tx, sessionId: string): Promise<SessionPrincipalRow | undefined> {
   const { rows } = await tx.query<SessionPrincipalRow>(
-    `SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, u.status AS user_status, u.role_key, r.permissions
+    `SELECT s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, u.status AS user_status, u.role_key, r.builtin AS role_builtin, r.permissions
      FROM sessions s
      JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
      JOIN roles r ON r.tenant_id = u.tenant_id AND r.key = u.role_key

@@ -26,18 +26,31 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-export function createUserService(deps: { db: Database; bus: InvalidationBus; passwords: PasswordHasher; directory: TenantDirectory }) {
+export function createUserService(deps: {
+  db: Database;
+  bus: InvalidationBus;
+  passwords: PasswordHasher;
+  directory: TenantDirectory;
+  /** Called in the transaction that took a seat, with the seats now used (quota alerts). */
+  onSeatsUsed?: (tx: Tx, tenantId: string, used: number, limit: number | null) => Promise<void>;
+}) {
   const { db, bus, passwords, directory } = deps;
 
-  async function tenantOf(tenantId: string) {
-    const tenant = await directory.get(tenantId);
+  async function seatsTaken(tx: Tx, tenantId: string) {
+    if (!deps.onSeatsUsed) return;
+    const { limits } = await tenantOf(tenantId, tx);
+    await deps.onSeatsUsed(tx, tenantId, await repo.countActiveUsers(tx), limits.seats);
+  }
+
+  async function tenantOf(tenantId: string, tx?: Tx) {
+    const tenant = tx ? await directory.getWithin(tx, tenantId) : await directory.get(tenantId);
     if (!tenant) throw new Error(`tenant ${tenantId} vanished`);
     return tenant;
   }
 
   /** The seat limit of the tier (or the custom override) counts active users. */
   async function assertSeatAvailable(tx: Tx, tenantId: string) {
-    const { limits } = await tenantOf(tenantId);
+    const { limits } = await tenantOf(tenantId, tx);
     if (limits.seats === null) return;
     // Count-then-insert is a race under READ COMMITTED: concurrent creates would all see a free
     // seat. A per-tenant transaction lock makes them take turns; it ends with the transaction.
@@ -61,7 +74,7 @@ export function createUserService(deps: { db: Database; bus: InvalidationBus; pa
     const role = await findRole(tx, roleKey);
     assertThat(
       role,
-      new AppError('validation_failed', `role "${roleKey}" does not exist`, { errors: [{ path: '/role', message: 'unknown role' }] }),
+      new AppError('validation_failed', `role "${roleKey}" does not exist`, { errors: [{ path: 'body/role', message: 'unknown role' }] }),
     );
     const missing = role.permissions.filter((p) => !actor.permissions.has(p));
     assertThat(missing.length === 0, forbidden(`you cannot assign a role with permissions you do not have: ${missing.join(', ')}`));
@@ -99,6 +112,8 @@ export function createUserService(deps: { db: Database; bus: InvalidationBus; pa
       });
     },
 
+    countActive: (tx: Tx) => repo.countActiveUsers(tx),
+
     list(tenantId: string, filter: { status?: string; role?: string; after: string | null; limit: number }) {
       return db.withTenant(tenantId, (tx) => repo.listUsers(tx, filter));
     },
@@ -120,7 +135,7 @@ export function createUserService(deps: { db: Database; bus: InvalidationBus; pa
         await assertSeatAvailable(tx, actor.tenantId);
         const existing = await repo.findUserByEmail(tx, email);
         assertThat(!existing, conflict('a user with this email already exists', { field: 'email' }));
-        return repo.insertUser(tx, {
+        const created = await repo.insertUser(tx, {
           tenantId: actor.tenantId,
           id: uuidv7(),
           email,
@@ -128,6 +143,8 @@ export function createUserService(deps: { db: Database; bus: InvalidationBus; pa
           passwordHash,
           roleKey: input.role,
         });
+        await seatsTaken(tx, actor.tenantId);
+        return created;
       });
     },
 
@@ -177,7 +194,9 @@ export function createUserService(deps: { db: Database; bus: InvalidationBus; pa
         if (current.status === 'active') return current;
         await assertCanAssign(tx, actor, current.role_key);
         await assertSeatAvailable(tx, actor.tenantId);
-        return (await repo.updateUser(tx, id, { status: 'active' })) as repo.UserRow;
+        const reactivated = (await repo.updateUser(tx, id, { status: 'active' })) as repo.UserRow;
+        await seatsTaken(tx, actor.tenantId);
+        return reactivated;
       });
       await bus.publish({ type: 'user', tenantId: actor.tenantId, userId: id });
       return user;

@@ -1,7 +1,7 @@
 import { AppError } from '../../platform/errors.ts';
 import type { TenantSummary } from './directory.ts';
 
-export { createTenantDirectory, type TenantDirectory, type TenantSummary } from './directory.ts';
+export { createTenantDirectory, type TenantDirectory, type TenantRateLimits, type TenantSummary } from './directory.ts';
 export { TRANSITIONS } from './lifecycle.ts';
 export { CONTROL_PLANE_TENANT_COLUMNS, tenantTablesInDeleteOrder } from './purge.ts';
 export { operatorTenantRoutes, tenantSelfRoutes } from './tenants.routes.ts';

@@ -76,7 +76,7 @@ export const operatorTenantRoutes =
         assertThat(
           body.customLimits === undefined || body.tier === 'custom',
           new AppError('validation_failed', 'customLimits apply only to the custom tier', {
-            errors: [{ path: '/customLimits', message: 'only with tier "custom"' }],
+            errors: [{ path: 'body/customLimits', message: 'only with tier "custom"' }],
           }),
         );
         const tenant = await service.create({ ...body, tier: body.tier ?? 'basic' });
@@ -104,7 +104,7 @@ export const operatorTenantRoutes =
           assertThat(
             tier === 'custom',
             new AppError('validation_failed', 'customLimits apply only to the custom tier', {
-              errors: [{ path: '/customLimits', message: 'only with tier "custom"' }],
+              errors: [{ path: 'body/customLimits', message: 'only with tier "custom"' }],
             }),
           );
         }
@@ -201,5 +201,38 @@ export const tenantSelfRoutes =
         schema: { tags: ['tenant'], summary: 'The tenant of the credential, with its effective limits', response: { 200: Tenant } },
       },
       async (request) => service.get(tenantOf(request)),
+    );
+
+    const PerMinute = Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()]);
+    const RateLimits = Type.Object(
+      {
+        perUserPerMinute: PerMinute,
+        perApiKeyPerMinute: PerMinute,
+      },
+      {
+        additionalProperties: false,
+        description: 'Limits per user and per API key, under the tier limit for the whole tenant; null: none',
+      },
+    );
+    app.get(
+      '/v1/tenant/rate-limits',
+      {
+        config: { auth: { kind: 'tenant', permission: 'tenant.read' } },
+        schema: { tags: ['tenant'], summary: 'Per-user and per-API-key request limits', response: { 200: RateLimits } },
+      },
+      async (request) => service.getRateLimits(tenantOf(request)),
+    );
+    app.put(
+      '/v1/tenant/rate-limits',
+      {
+        config: { auth: { kind: 'tenant', permission: 'settings.write' } },
+        schema: {
+          tags: ['tenant'],
+          summary: 'Set per-user and per-API-key request limits (applies on every node at once)',
+          body: RateLimits,
+          response: { 200: RateLimits },
+        },
+      },
+      async (request) => service.setRateLimits(tenantOf(request), request.body),
     );
   };

@@ -4,6 +4,7 @@ import { uuidv7 } from '../../platform/ids.ts';
 import type { InvalidationBus } from '../../platform/invalidation.ts';
 import { enqueue, type JobRunner } from '../../platform/jobs.ts';
 import { insertBuiltinRoles } from '../access/index.ts';
+import { readRateLimits, type TenantRateLimits } from './directory.ts';
 import { canTransition, type Transition } from './lifecycle.ts';
 import { type PurgeReport, purgeTenantRows } from './purge.ts';
 import * as repo from './tenants.repo.ts';
@@ -79,7 +80,7 @@ export function createTenantService(deps: {
     const found = await repo.findTier(tx, tier);
     assertThat(
       found,
-      new AppError('validation_failed', `tier "${tier}" does not exist`, { errors: [{ path: '/tier', message: 'unknown tier' }] }),
+      new AppError('validation_failed', `tier "${tier}" does not exist`, { errors: [{ path: 'body/tier', message: 'unknown tier' }] }),
     );
   }
 
@@ -260,6 +261,22 @@ export function createTenantService(deps: {
       assertThat(row && row.status !== 'deleted', notFound('tenant'));
       assertThat(confirm === row.slug, new AppError('confirmation_required', `to purge, repeat the tenant's slug: ?confirm=${row.slug}`));
       return purgeNow(id);
+    },
+
+    async getRateLimits(tenantId: string): Promise<TenantRateLimits> {
+      return db.withTenant(tenantId, (tx) => readRateLimits(tx));
+    },
+
+    async setRateLimits(tenantId: string, limits: TenantRateLimits): Promise<TenantRateLimits> {
+      await db.withTenant(tenantId, (tx) =>
+        tx.query(
+          `UPDATE tenant_settings SET settings = jsonb_set(settings, '{rateLimits}', $2::jsonb), updated_at = now()
+           WHERE tenant_id = $1`,
+          [tenantId, JSON.stringify(limits)],
+        ),
+      );
+      await changed(tenantId);
+      return limits;
     },
 
     listTiers: () => db.withControlPlane((tx) => repo.listTiers(tx)),

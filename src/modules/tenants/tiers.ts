@@ -10,6 +10,7 @@ export const TierLimits = Type.Object(
     documents: Limit,
     storageBytes: Limit,
     requestsPerMinute: Limit,
+    apiCallsPerMonth: Limit,
     llmTokensPerMonth: Limit,
     webhooks: Limit,
     customRoles: Limit,
@@ -39,6 +40,7 @@ export const BUILTIN_TIERS: Record<TierName, { description: string; limits: Tier
       documents: 100,
       storageBytes: 1 * GiB,
       requestsPerMinute: 120,
+      apiCallsPerMonth: 100_000,
       llmTokensPerMonth: 200_000,
       webhooks: 2,
       customRoles: 0,
@@ -55,6 +57,7 @@ export const BUILTIN_TIERS: Record<TierName, { description: string; limits: Tier
       documents: 2_000,
       storageBytes: 10 * GiB,
       requestsPerMinute: 600,
+      apiCallsPerMonth: 1_000_000,
       llmTokensPerMonth: 2_000_000,
       webhooks: 10,
       customRoles: 5,
@@ -71,6 +74,7 @@ export const BUILTIN_TIERS: Record<TierName, { description: string; limits: Tier
       documents: 50_000,
       storageBytes: 200 * GiB,
       requestsPerMinute: 3_000,
+      apiCallsPerMonth: 10_000_000,
       llmTokensPerMonth: 20_000_000,
       webhooks: 50,
       customRoles: 50,
@@ -87,6 +91,7 @@ export const BUILTIN_TIERS: Record<TierName, { description: string; limits: Tier
       documents: 50_000,
       storageBytes: 200 * GiB,
       requestsPerMinute: 3_000,
+      apiCallsPerMonth: 10_000_000,
       llmTokensPerMonth: 20_000_000,
       webhooks: 50,
       customRoles: 50,
@@ -97,7 +102,12 @@ export const BUILTIN_TIERS: Record<TierName, { description: string; limits: Tier
   },
 };
 
-/** Effective limits: the tier's, with the tenant's overrides when the tier is `custom`. */
+/**
+ * Effective limits: the tier's, with the tenant's overrides when the tier is `custom`. A limit
+ * added to the product after a tier was stored takes the built-in default of that tier.
+ */
 export function effectiveLimits(tier: string, tierLimits: TierLimits, custom: CustomLimits): TierLimits {
-  return tier === 'custom' ? { ...tierLimits, ...custom } : tierLimits;
+  const defaults = BUILTIN_TIERS[tier as TierName]?.limits ?? BUILTIN_TIERS.custom.limits;
+  const base = { ...defaults, ...tierLimits };
+  return tier === 'custom' ? { ...base, ...custom } : base;
 }

@@ -1,0 +1,321 @@
+/**
+ * T06: cross-tenant API matrix generated from the route inventory. Tenant B's credentials (owner
+ * JWT and an API key with every scope) are pointed at tenant A's resources through every route that
+ * takes an id; every list and every other tenant route is scanned for A's identifiers; A's rows are
+ * fingerprinted before and after. A route that is neither in the matrix nor exempted with a reason
+ * turns the coverage test red.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALL_PERMISSIONS } from '../../src/modules/access/permissions.ts';
+import { createTestContext, PASSWORD, type TestContext, type TestTenant, uniqueSlug } from '../helpers/harness.ts';
+import { discoverRoutes, expectProblem, fill, fingerprint, hasParam, identifiersOf, keyOf, leaked, type Route } from './support.ts';
+
+type Credential = { label: string; auth: { authorization: string } };
+
+/** How to make, as tenant A, the resource a route with an id acts on, and what to send. */
+type IdFixture = {
+  make(a: TestTenant): Promise<string>;
+  payload?: object;
+  /** What A itself gets for its own id: proves the fixture points at a real resource. */
+  ownStatus: number;
+};
+
+/** Tenant routes without an id: called as B, their responses must not contain any of A's identifiers. */
+type ScanFixture = {
+  /** Query strings to try; several carry A's ids (cursor, tenant filters). */
+  queries?: (a: AIds) => string[];
+  payload?: () => object;
+  status: number;
+  /** The route ends the caller's session: use a throwaway login of B. */
+  throwawaySession?: boolean;
+};
+
+type AIds = { tenantId: string; slug: string; userId: string };
+
+type Exemption = { reason: string; kind: 'public' | 'operator' };
+
+let ctx: TestContext;
+let a: TestTenant;
+let b: TestTenant;
+let bKey: Credential;
+let bCredentials: Credential[];
+let inventory: Route[];
+const resources = new Map<string, string>();
+let aUserId: string;
+
+const cursorOf = (id: string) => Buffer.from(id).toString('base64url');
+
+async function createUser(tenant: TestTenant, role = 'member'): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/users',
+    headers: tenant.auth,
+    payload: { email: `${role}-${uniqueSlug()}@${tenant.slug}.test`, name: 'Target', role, password: PASSWORD },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return res.json().id;
+}
+
+async function createDeactivatedUser(tenant: TestTenant): Promise<string> {
+  const id = await createUser(tenant);
+  const res = await ctx.app.inject({ method: 'POST', url: `/v1/users/${id}/deactivate`, headers: tenant.auth });
+  if (res.statusCode !== 200) throw new Error(res.body);
+  return id;
+}
+
+async function createKey(tenant: TestTenant): Promise<string> {
+  return (await ctx.apiKey(tenant, ['users.read', 'tenant.read'])).id;
+}
+
+const ID_ROUTES: Record<string, IdFixture> = {
+  'GET /v1/users/:id': { make: (t) => createUser(t), ownStatus: 200 },
+  'HEAD /v1/users/:id': { make: (t) => createUser(t), ownStatus: 200 },
+  'PATCH /v1/users/:id': { make: (t) => createUser(t), payload: { name: 'taken over by B' }, ownStatus: 200 },
+  'POST /v1/users/:id/deactivate': { make: (t) => createUser(t), ownStatus: 200 },
+  'POST /v1/users/:id/reactivate': { make: (t) => createDeactivatedUser(t), ownStatus: 200 },
+  'GET /v1/api-keys/:id': { make: (t) => createKey(t), ownStatus: 200 },
+  'HEAD /v1/api-keys/:id': { make: (t) => createKey(t), ownStatus: 200 },
+  'DELETE /v1/api-keys/:id': { make: (t) => createKey(t), ownStatus: 204 },
+  'POST /v1/api-keys/:id/rotate': { make: (t) => createKey(t), payload: { overlapSeconds: 0 }, ownStatus: 200 },
+};
+
+const SCAN_ROUTES: Record<string, ScanFixture> = {
+  'GET /v1/users': {
+    status: 200,
+    queries: (ids) => [
+      '',
+      `?cursor=${cursorOf(ids.userId)}`,
+      `?tenant_id=${ids.tenantId}`,
+      `?tenantId=${ids.tenantId}`,
+      `?tenant=${ids.slug}`,
+      '?status=deactivated',
+      '?role=member&limit=200',
+    ],
+  },
+  'GET /v1/api-keys': { status: 200, queries: (ids) => ['', '?includeRevoked=true', `?cursor=${cursorOf(ids.userId)}`] },
+  'GET /v1/security-events': { status: 200, queries: (ids) => ['', '?type=tenant_mismatch', `?cursor=${cursorOf(ids.userId)}`] },
+  'GET /v1/roles': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'GET /v1/permissions': { status: 200 },
+  'GET /v1/me': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'GET /v1/tenant': { status: 200, queries: (ids) => ['', `?id=${ids.tenantId}`, `?tenant_id=${ids.tenantId}`] },
+  'POST /v1/users': {
+    status: 201,
+    payload: () => ({ email: `made-by-b-${uniqueSlug()}@b.test`, name: 'Made by B', role: 'member', password: PASSWORD }),
+  },
+  'POST /v1/api-keys': { status: 201, payload: () => ({ name: 'made by B', scopes: ['users.read'] }) },
+  'POST /v1/auth/logout': { status: 204, throwawaySession: true },
+  'GET /v1/usage': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'GET /v1/usage/timeseries': {
+    status: 200,
+    queries: (ids) => {
+      const range = `from=${new Date(Date.now() - 86_400_000).toISOString()}&to=${new Date(Date.now() + 3_600_000).toISOString()}`;
+      return [`?metric=api_calls&${range}`, `?metric=api_calls&granularity=hour&${range}&tenant_id=${ids.tenantId}`];
+    },
+  },
+  'GET /v1/usage/alerts': { status: 200, queries: (ids) => ['', `?cursor=${cursorOf(ids.userId)}`] },
+  'GET /v1/tenant/rate-limits': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'PUT /v1/tenant/rate-limits': { status: 200, payload: () => ({ perUserPerMinute: 1000, perApiKeyPerMinute: null }) },
+};
+
+/** Routes outside the tenant matrix, each with the reason. HEAD twins follow their GET route. */
+const EXEMPT: Record<string, Exemption> = {
+  'GET /': { kind: 'public', reason: 'redirect to the docs UI; no data' },
+  'GET /docs': { kind: 'public', reason: 'Swagger UI; static, no tenant data' },
+  'GET /docs/': { kind: 'public', reason: 'Swagger UI; static, no tenant data' },
+  'GET /docs/*': { kind: 'public', reason: 'Swagger UI static assets; the wildcard names a file, not a resource' },
+  'GET /docs/static/index.html': { kind: 'public', reason: 'Swagger UI; static' },
+  'GET /docs/static/swagger-initializer.js': { kind: 'public', reason: 'Swagger UI; static' },
+  'GET /docs/json': { kind: 'public', reason: 'the OpenAPI document; no tenant data' },
+  'GET /docs/yaml': { kind: 'public', reason: 'the OpenAPI document; no tenant data' },
+  'GET /openapi.json': { kind: 'public', reason: 'the OpenAPI document; no tenant data' },
+  'OPTIONS *': { kind: 'public', reason: 'CORS preflight (origin: false); carries no data' },
+  'GET /healthz': { kind: 'public', reason: 'liveness; no tenant data' },
+  'GET /readyz': { kind: 'public', reason: 'readiness; migration names only' },
+  'GET /.well-known/jwks.json': { kind: 'public', reason: 'public signing keys, shared by all tenants' },
+  'POST /v1/auth/login': { kind: 'public', reason: 'credential exchange; the tenant is named by the caller (covered by bad-input)' },
+  'POST /v1/auth/refresh': { kind: 'public', reason: 'credential exchange; the tenant is inside the refresh token' },
+  'POST /v1/operator/login': { kind: 'public', reason: 'operator credential exchange' },
+  'GET /v1/operator/tenants': { kind: 'operator', reason: 'control plane, not tenant-scoped; tenant tokens get 401 (checked)' },
+  'POST /v1/operator/tenants': { kind: 'operator', reason: 'control plane, not tenant-scoped; tenant tokens get 401 (checked)' },
+  'GET /v1/operator/tenants/:id': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
+  'PATCH /v1/operator/tenants/:id': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
+  'DELETE /v1/operator/tenants/:id': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
+  'POST /v1/operator/tenants/:id/suspend': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
+  'POST /v1/operator/tenants/:id/resume': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
+  'POST /v1/operator/tenants/:id/offboard': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
+  'GET /v1/operator/tiers': { kind: 'operator', reason: 'control plane, tiers are global; tenant tokens get 401 (checked)' },
+  'PUT /v1/operator/tiers/:name': { kind: 'operator', reason: 'control plane, tiers are global; tenant tokens get 401 (checked)' },
+  'GET /v1/operator/usage': { kind: 'operator', reason: "control plane view of every tenant's usage; tenant tokens get 401 (checked)" },
+  'GET /v1/operator/tenants/:id/usage': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
+};
+
+/** A HEAD route is Fastify's twin of a GET route (same handler, guard and config). */
+function entryFor(route: Route): { table: 'id' | 'scan' | 'exempt'; key: string } | undefined {
+  const key = keyOf(route);
+  if (ID_ROUTES[key]) return { table: 'id', key };
+  if (SCAN_ROUTES[key]) return { table: 'scan', key };
+  if (EXEMPT[key]) return { table: 'exempt', key };
+  if (route.method === 'HEAD') return entryFor({ method: 'GET', url: route.url });
+  return undefined;
+}
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  inventory = discoverRoutes(ctx.app);
+  a = await ctx.tenant();
+  b = await ctx.tenant();
+  bKey = { label: "B's API key (all scopes)", auth: (await ctx.apiKey(b, ALL_PERMISSIONS)).auth };
+  bCredentials = [{ label: "B's owner JWT", auth: b.auth }, bKey];
+  // B has data of its own, so B's lists are not trivially empty.
+  await createUser(b);
+  await createKey(b);
+  // A has rows in every table: users, a deactivated user, keys (one revoked), security events.
+  aUserId = await createUser(a);
+  await createDeactivatedUser(a);
+  const revoked = await createKey(a);
+  await ctx.app.inject({ method: 'DELETE', url: `/v1/api-keys/${revoked}`, headers: a.auth });
+  await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { ...a.auth, 'x-tenant-id': b.id } });
+  await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: a.slug, email: a.ownerEmail, password: 'wrong' } });
+  for (const [key, fixture] of Object.entries(ID_ROUTES)) resources.set(key, await fixture.make(a));
+});
+
+afterAll(async () => {
+  await ctx?.close();
+});
+
+describe('cross-tenant scanner (T06)', () => {
+  it('covers every route of the inventory: matrix entry or exemption with a reason', () => {
+    expect(inventory.length).toBeGreaterThan(20);
+    const uncovered = inventory.filter((route) => !entryFor(route)).map(keyOf);
+    expect(uncovered, 'routes with neither a matrix entry nor a written exemption').toEqual([]);
+    // A route that takes an id and is not exempted must be in the id matrix (not merely scanned).
+    const misfiled = inventory.filter((r) => hasParam(r) && entryFor(r)?.table === 'scan').map(keyOf);
+    expect(misfiled).toEqual([]);
+    for (const [key, exemption] of Object.entries(EXEMPT)) expect(exemption.reason.length, key).toBeGreaterThan(10);
+    // No stale entries: every table row names a route that exists.
+    const known = new Set(inventory.map(keyOf));
+    const stale = [...Object.keys(ID_ROUTES), ...Object.keys(SCAN_ROUTES), ...Object.keys(EXEMPT)].filter((k) => !known.has(k));
+    expect(stale).toEqual([]);
+  });
+
+  it('classifies routes truthfully: tenant routes refuse anonymous and operator callers, public routes do not ask for a token', async () => {
+    const tenantRoutes = [...Object.keys(ID_ROUTES), ...Object.keys(SCAN_ROUTES)];
+    for (const key of tenantRoutes) {
+      const [method, url] = key.split(' ') as [string, string];
+      const path = fill(url, randomUUID());
+      const anonymous = await ctx.app.inject({ method: method as 'GET', url: path });
+      expect(anonymous.statusCode, `${key} anonymous`).toBe(401);
+      const operator = await ctx.app.inject({ method: method as 'GET', url: path, headers: ctx.operatorAuth });
+      expect(operator.statusCode, `${key} with an operator token`).toBe(401);
+    }
+    for (const [key, exemption] of Object.entries(EXEMPT)) {
+      if (exemption.kind !== 'public') continue;
+      const [method, url] = key.split(' ') as [string, string];
+      const path = url === '*' ? '/v1/users' : url.replace('*', 'nothing-here');
+      const res = await ctx.app.inject({ method: method as 'GET', url: path });
+      expect(res.statusCode, `${key} is declared public`).not.toBe(401);
+    }
+  });
+
+  it("tenant credentials get 401 on every operator route, even with their own tenant's id", async () => {
+    const operatorRoutes = inventory.filter(
+      (r) => EXEMPT[keyOf(r)]?.kind === 'operator' || EXEMPT[keyOf({ ...r, method: 'GET' })]?.kind === 'operator',
+    );
+    expect(operatorRoutes.length).toBeGreaterThan(8);
+    const before = await fingerprint(ctx.db, b.id);
+    for (const route of operatorRoutes) {
+      for (const credential of bCredentials) {
+        const url = route.url.replace(':id', b.id).replace(':name', 'enterprise');
+        const res = await ctx.app.inject({
+          method: route.method as 'GET',
+          url: route.method === 'DELETE' ? `${url}?confirm=${b.slug}` : url,
+          headers: credential.auth,
+          ...(['POST', 'PATCH', 'PUT'].includes(route.method) ? { payload: {} } : {}),
+        });
+        if (route.method === 'HEAD') expect(res.statusCode, keyOf(route)).toBe(401);
+        else expectProblem(res, 401, 'invalid_token');
+      }
+    }
+    expect(await fingerprint(ctx.db, b.id)).toEqual(before);
+  });
+
+  it("answers B's requests for A's ids exactly as for ids that do not exist, and changes none of A's rows", async () => {
+    await ctx.palazzo.services.apiKeys.flushUsage();
+    const before = await fingerprint(ctx.db, a.id);
+    const aIds = await identifiersOf(ctx.db, a.id);
+    for (const [key, fixture] of Object.entries(ID_ROUTES)) {
+      const [method, url] = key.split(' ') as [string, string];
+      const target = resources.get(key) as string;
+      for (const credential of bCredentials) {
+        const call = (id: string) =>
+          ctx.app.inject({ method: method as 'GET', url: fill(url, id), headers: credential.auth, payload: fixture.payload });
+        const random = await call(randomUUID());
+        expect(random.statusCode, `${key} random id`).toBe(404);
+        if (method !== 'HEAD') expectProblem(random, 404, 'not_found');
+        for (const probe of [target, target.toUpperCase(), 'not-a-uuid', `${target}x`, '0', "1' OR '1'='1"]) {
+          const res = await call(encodeURIComponent(probe));
+          const label = `${key} as ${credential.label} with ${probe === target ? "A's id" : probe}`;
+          expect(res.statusCode, label).toBe(404);
+          expect(res.body, label).toBe(random.body);
+          expect(res.headers['content-type'], label).toBe(random.headers['content-type']);
+          expect(res.headers['content-length'], label).toBe(random.headers['content-length']);
+          expect(leaked(res.body, aIds), label).toEqual([]);
+        }
+      }
+    }
+    await ctx.palazzo.services.apiKeys.flushUsage();
+    expect(await fingerprint(ctx.db, a.id)).toEqual(before);
+  });
+
+  it("never shows B any of A's identifiers on list and other tenant routes, and leaves A unchanged", async () => {
+    await ctx.palazzo.services.apiKeys.flushUsage();
+    const before = await fingerprint(ctx.db, a.id);
+    const aIds = await identifiersOf(ctx.db, a.id);
+    expect(aIds.length).toBeGreaterThan(10);
+    const ids: AIds = { tenantId: a.id, slug: a.slug, userId: aUserId };
+    for (const [key, fixture] of Object.entries(SCAN_ROUTES)) {
+      const [method, url] = key.split(' ') as [string, string];
+      for (const credential of bCredentials) {
+        for (const query of fixture.queries?.(ids) ?? ['']) {
+          const auth = fixture.throwawaySession && credential !== bKey ? (await ctx.user(b, 'member')).auth : credential.auth;
+          const res = await ctx.app.inject({ method: method as 'GET', url: url + query, headers: auth, payload: fixture.payload?.() });
+          const label = `${key}${query} as ${credential.label}`;
+          expect(res.statusCode, `${label}: ${res.body}`).toBe(fixture.status);
+          expect(leaked(res.body, aIds), label).toEqual([]);
+          if (method === 'GET' && query === '') {
+            // HEAD twin: same status, and no body at all.
+            const head = await ctx.app.inject({ method: 'HEAD', url, headers: auth });
+            expect(head.statusCode, `HEAD ${url}`).toBe(fixture.status);
+            expect(head.body).toBe('');
+          }
+        }
+      }
+    }
+    await ctx.palazzo.services.apiKeys.flushUsage();
+    expect(await fingerprint(ctx.db, a.id)).toEqual(before);
+  });
+
+  it("positive control: A reaches its own resources through the same routes, and A's lists do show A's ids", async () => {
+    for (const [key, fixture] of Object.entries(ID_ROUTES)) {
+      const [method, url] = key.split(' ') as [string, string];
+      const res = await ctx.app.inject({
+        method: method as 'GET',
+        url: fill(url, resources.get(key) as string),
+        headers: a.auth,
+        payload: fixture.payload,
+      });
+      expect(res.statusCode, `${key} as A: ${res.body}`).toBe(fixture.ownStatus);
+    }
+    const aIds = await identifiersOf(ctx.db, a.id);
+    for (const url of ['/v1/users', '/v1/api-keys?includeRevoked=true', '/v1/security-events', '/v1/tenant', '/v1/me']) {
+      const res = await ctx.app.inject({ method: 'GET', url, headers: a.auth });
+      expect(res.statusCode).toBe(200);
+      expect(leaked(res.body, aIds).length, `${url} as A shows A's ids`).toBeGreaterThan(0);
+    }
+    // The fingerprint notices a change made by A itself.
+    const before = await fingerprint(ctx.db, a.id);
+    await ctx.app.inject({ method: 'PATCH', url: `/v1/users/${aUserId}`, headers: a.auth, payload: { name: 'renamed by A' } });
+    expect(await fingerprint(ctx.db, a.id)).not.toEqual(before);
+  });
+});
