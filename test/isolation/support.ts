@@ -117,6 +117,9 @@ export async function seedTenant(ctx: TestContext): Promise<SeededTenant> {
   const mismatch = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { ...tenant.auth, 'x-tenant-id': randomUUID() } });
   expect(mismatch.statusCode).toBe(403);
   expect(mismatch.json().code).toBe('tenant_mismatch');
+  // Metering: the calls above become usage_counters rows; a quota alert becomes a usage_alerts row.
+  await ctx.palazzo.services.meter.flush();
+  await ctx.db.withTenant(tenant.id, (tx) => ctx.palazzo.services.usage.checkAlerts(tx, tenant.id, 'llm_tokens', 90, 100));
   return { ...tenant, member, key, emails: [tenant.ownerEmail, member.email].sort() };
 }
 

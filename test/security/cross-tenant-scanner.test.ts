@@ -242,6 +242,7 @@ describe('cross-tenant scanner (T06)', () => {
 
   it("answers B's requests for A's ids exactly as for ids that do not exist, and changes none of A's rows", async () => {
     await ctx.palazzo.services.apiKeys.flushUsage();
+    await ctx.palazzo.services.meter.flush();
     const before = await fingerprint(ctx.db, a.id);
     const aIds = await identifiersOf(ctx.db, a.id);
     for (const [key, fixture] of Object.entries(ID_ROUTES)) {
@@ -265,11 +266,13 @@ describe('cross-tenant scanner (T06)', () => {
       }
     }
     await ctx.palazzo.services.apiKeys.flushUsage();
+    await ctx.palazzo.services.meter.flush();
     expect(await fingerprint(ctx.db, a.id)).toEqual(before);
   });
 
   it("never shows B any of A's identifiers on list and other tenant routes, and leaves A unchanged", async () => {
     await ctx.palazzo.services.apiKeys.flushUsage();
+    await ctx.palazzo.services.meter.flush();
     const before = await fingerprint(ctx.db, a.id);
     const aIds = await identifiersOf(ctx.db, a.id);
     expect(aIds.length).toBeGreaterThan(10);
@@ -293,6 +296,7 @@ describe('cross-tenant scanner (T06)', () => {
       }
     }
     await ctx.palazzo.services.apiKeys.flushUsage();
+    await ctx.palazzo.services.meter.flush();
     expect(await fingerprint(ctx.db, a.id)).toEqual(before);
   });
 
