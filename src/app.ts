@@ -93,8 +93,12 @@ export async function buildApp(options: BuildOptions) {
 
   const passwords = createPasswordHasher(config.argon2);
   const tokens = await createTokenService({ db, masterKey: config.masterKey, issuer: config.issuer });
-  const jobs = createJobRunner(db, log, config.jobPollMs);
   const directory = createTenantDirectory({ db, bus });
+  // Background work is picked by tier: an enterprise tenant's jobs run before a basic tenant's.
+  const jobs = createJobRunner(db, log, config.jobPollMs, async (tx, tenantId) => {
+    const tenant = await directory.getWithin(tx, tenantId);
+    return tenant?.limits.jobPriority ?? 100;
+  });
   // Usage alerts for seats are written in the transaction that takes the seat (set below).
   let onSeatsUsed: ((tx: Tx, tenantId: string, used: number, limit: number | null) => Promise<void>) | undefined;
   const users = createUserService({

@@ -48,7 +48,13 @@ const STALE_LOCK_SECONDS = 300;
  * A PostgreSQL-backed queue (FOR UPDATE SKIP LOCKED), so several nodes can work it and jobs survive
  * restarts. Handlers that touch tenant data re-enter withTenant with the job's tenant.
  */
-export function createJobRunner(db: Database, log: FastifyBaseLogger, pollMs: number) {
+export function createJobRunner(
+  db: Database,
+  log: FastifyBaseLogger,
+  pollMs: number,
+  /** The tenant's job priority (its tier's `jobPriority`; lower runs first), read in the caller's transaction. */
+  priorityOf?: (tx: Tx, tenantId: string) => Promise<number>,
+) {
   const handlers = new Map<string, JobHandler>();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -127,6 +133,11 @@ export function createJobRunner(db: Database, log: FastifyBaseLogger, pollMs: nu
   }
 
   return {
+    /** Enqueues a tenant's job at its tier's priority, in the caller's transaction. */
+    async enqueueForTenant(tx: Tx, options: EnqueueOptions & { tenantId: string }): Promise<string> {
+      const priority = options.priority ?? (priorityOf ? await priorityOf(tx, options.tenantId) : undefined);
+      return enqueue(tx, { ...options, priority });
+    },
     register(kind: string, handler: JobHandler) {
       handlers.set(kind, handler);
     },

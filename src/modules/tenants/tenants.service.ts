@@ -2,7 +2,7 @@ import type { Database, Tx } from '../../platform/db/database.ts';
 import { AppError, assertId, assertThat, conflict, notFound } from '../../platform/errors.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import type { InvalidationBus } from '../../platform/invalidation.ts';
-import { enqueue, type JobRunner } from '../../platform/jobs.ts';
+import type { JobRunner } from '../../platform/jobs.ts';
 import { insertBuiltinRoles } from '../access/index.ts';
 import { readRateLimits, type TenantRateLimits } from './directory.ts';
 import { canTransition, type Transition } from './lifecycle.ts';
@@ -247,7 +247,7 @@ export function createTenantService(deps: {
         });
         // The purge is a durable job committed with the state change: it runs after the grace period
         // even if every node restarts in between.
-        await enqueue(tx, { kind: PURGE_JOB, tenantId: id, runAt: purgeAfter, priority: 500 });
+        await deps.jobs.enqueueForTenant(tx, { kind: PURGE_JOB, tenantId: id, runAt: purgeAfter });
         return view(tx, updated);
       });
       await changed(id);
