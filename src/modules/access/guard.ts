@@ -52,7 +52,9 @@ export function createGuard(deps: GuardDeps) {
     const principal = token.startsWith(`${deps.apiKeyPrefix}_`) ? await deps.resolveApiKey(token) : await deps.resolveAccessToken(token);
     if (!principal) throw invalidToken();
     request.principal = principal;
-    request.log = request.log.child({ tenantId: principal.tenantId });
+    // Adds the tenant to this request's log lines without building a child logger per request.
+    // (pino has setBindings; the silent logger of tests does not.)
+    (request.log as { setBindings?: (bindings: Record<string, unknown>) => void }).setBindings?.({ tenantId: principal.tenantId });
     const tenant = await deps.assertTenantActive(principal.tenantId);
     await deps.admit(request, reply, principal);
 

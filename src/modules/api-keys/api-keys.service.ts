@@ -51,13 +51,16 @@ export function createApiKeyService(deps: {
       list.push([id, usage]);
       byTenant.set(usage.tenantId, list);
     }
-    for (const [tenantId, entries] of byTenant) {
+    const tenants = [...byTenant.keys()];
+    for (let i = 0; i < tenants.length; i += 500) {
+      const chunk = tenants.slice(i, i + 500);
       try {
-        await db.withTenant(tenantId, async (tx) => {
-          for (const [id, usage] of entries) await repo.recordUsage(tx, id, usage.at, usage.count);
+        // One transaction visits each tenant in turn (RLS bounds every statement to it).
+        await db.withTenants(chunk, async (tx, tenantId) => {
+          for (const [id, usage] of byTenant.get(tenantId) ?? []) await repo.recordUsage(tx, id, usage.at, usage.count);
         });
       } catch (error) {
-        log.warn({ err: error, tenantId }, 'could not record API key usage');
+        log.warn({ err: error, tenants: chunk.length }, 'could not record API key usage');
       }
     }
   }

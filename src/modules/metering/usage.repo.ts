@@ -24,6 +24,45 @@ export async function addUsage(
   }
 }
 
+/**
+ * Adds many counts of one metric in one statement: the hour, day and month rows of every
+ * (dimension, hour) entry, summed first so that no row is touched twice by the statement.
+ */
+export async function addUsageBatch(
+  tx: Tx,
+  tenantId: string,
+  metric: string,
+  entries: ReadonlyArray<{ dimension: string; at: Date; count: number }>,
+): Promise<void> {
+  const sums = new Map<string, { dimension: string; granularity: Granularity; start: Date; value: number }>();
+  for (const entry of entries) {
+    for (const granularity of GRANULARITIES) {
+      const start = periodStart(entry.at, granularity);
+      const key = `${entry.dimension}|${granularity}|${start.getTime()}`;
+      const current = sums.get(key);
+      if (current) current.value += entry.count;
+      else sums.set(key, { dimension: entry.dimension, granularity, start, value: entry.count });
+    }
+  }
+  const rows = [...sums.values()];
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO usage_counters (tenant_id, metric, dimension, granularity, period_start, value)
+     SELECT $1, $2, x.dimension, x.granularity, x.period_start, x.value
+     FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::bigint[]) AS x(dimension, granularity, period_start, value)
+     ON CONFLICT (tenant_id, metric, granularity, period_start, dimension)
+     DO UPDATE SET value = usage_counters.value + EXCLUDED.value, updated_at = now()`,
+    [
+      tenantId,
+      metric,
+      rows.map((r) => r.dimension),
+      rows.map((r) => r.granularity),
+      rows.map((r) => r.start),
+      rows.map((r) => r.value),
+    ],
+  );
+}
+
 export async function monthTotal(tx: Tx, metric: string, at: Date): Promise<number> {
   const { rows } = await tx.query<{ total: number }>(
     `SELECT COALESCE(sum(value), 0)::float8 AS total FROM usage_counters

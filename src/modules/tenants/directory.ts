@@ -44,7 +44,8 @@ export async function readRateLimits(tx: Tx): Promise<TenantRateLimits> {
  * dropped on every node when the tenant changes, so a suspension applies at once everywhere.
  */
 export function createTenantDirectory(deps: { db: Database; bus: InvalidationBus; ttlMs?: number }) {
-  const cache = new LRUCache<string, TenantSummary>({ max: 100_000, ttl: deps.ttlMs ?? 30_000 });
+  // Changes are pushed through the bus; the TTL only bounds staleness should a message be lost.
+  const cache = new LRUCache<string, TenantSummary>({ max: 100_000, ttl: deps.ttlMs ?? 300_000 });
   deps.bus.on((event) => {
     if (event.type === 'tenant') cache.delete(event.tenantId);
   });

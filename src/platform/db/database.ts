@@ -24,6 +24,12 @@ export type Database = {
    */
   withTenant<T>(tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T>;
   /**
+   * Background batches (usage flushes): one transaction that visits several tenants in turn,
+   * setting `app.tenant_id` before each visit, so row-level security bounds every statement to the
+   * tenant being visited, as in withTenant. Saves a transaction per tenant when thousands are due.
+   */
+  withTenants(tenantIds: readonly string[], fn: (tx: Tx, tenantId: string) => Promise<void>): Promise<void>;
+  /**
    * A transaction with no tenant: tenant tables show no rows. For control-plane tables only
    * (tenants, tiers, operators, jobs, signing keys), used by the modules that own them.
    */

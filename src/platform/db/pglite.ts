@@ -30,6 +30,13 @@ export async function createPgliteDatabase(dataDir?: string): Promise<Database &
     kind: 'pglite',
     pglite,
     withTenant: (tenantId, fn) => run(`SET LOCAL ROLE ${APP_ROLE}; ${tenantScopeSql(tenantId)}`, fn),
+    withTenants: (tenantIds, fn) =>
+      run(`SET LOCAL ROLE ${APP_ROLE}`, async (tx) => {
+        for (const tenantId of tenantIds) {
+          await tx.exec(tenantScopeSql(tenantId));
+          await fn(tx, tenantId);
+        }
+      }),
     withControlPlane: (fn) => run(`SET LOCAL ROLE ${APP_ROLE}`, fn),
     withOwner: (fn) => run(undefined, fn),
     async close() {

@@ -144,6 +144,18 @@ export function createPostgresDatabase(options: PostgresOptions): Database & { a
     kind: 'postgres',
     appPool,
     withTenant: (tenantId, fn) => inTransaction(appPool, `BEGIN; ${tenantScopeSql(tenantId)}`, fn, true),
+    withTenants: (tenantIds, fn) =>
+      inTransaction(
+        appPool,
+        'BEGIN',
+        async (tx) => {
+          for (const tenantId of tenantIds) {
+            await tx.exec(tenantScopeSql(tenantId));
+            await fn(tx, tenantId);
+          }
+        },
+        true,
+      ),
     withControlPlane: (fn) => inTransaction(appPool, 'BEGIN', fn, true),
     withOwner: (fn) => inTransaction(ownerPool, 'BEGIN', fn, false),
     async close() {
