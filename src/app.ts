@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { AjvCompiler } from '@fastify/ajv-compiler';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
@@ -10,6 +11,7 @@ import { API_KEY_PREFIX, apiKeyRoutes, createApiKeyService } from './modules/api
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { createAdmission, createRateLimiter } from './modules/limits/index.ts';
 import { createApiCallMeter, createUsageService, routeGroup, usageRoutes } from './modules/metering/index.ts';
+import { configRoutes, createConfigService, createRequestErrorTracker, type RequestErrorSource } from './modules/config/index.ts';
 import {
   authRoutes,
   createAuthService,
@@ -20,6 +22,10 @@ import {
   userRoutes,
 } from './modules/identity/index.ts';
 import { createOperatorService, operatorAuthRoutes } from './modules/operators/index.ts';
+import { brandingRoutes, createBrandingService } from './modules/branding/index.ts';
+import { createDomainService, domainRoutes, systemTxtResolver, type TxtResolver } from './modules/domains/index.ts';
+import { createExperimentService, experimentRoutes } from './modules/experiments/index.ts';
+import { createLocalizationService, localizationRoutes } from './modules/localization/index.ts';
 import { insertSecurityEvent, securityEventRoutes } from './modules/security-events/index.ts';
 import {
   assertTenantUsable,
@@ -31,9 +37,8 @@ import {
 import type { Config } from './platform/config.ts';
 import type { Database, Tx } from './platform/db/database.ts';
 import { AppError } from './platform/errors.ts';
-import { errorHandler, notFoundHandler } from './platform/http/error-handler.ts';
+import { localizedErrorHandler, notFoundHandler } from './platform/http/error-handler.ts';
 import './platform/http/request-context.ts';
-import { uuidv7 } from './platform/ids.ts';
 import { createInvalidationBus } from './platform/invalidation.ts';
 import { createJobRunner } from './platform/jobs.ts';
 import { createLocalPubSub, createRedisPubSub, type PubSub } from './platform/pubsub.ts';
@@ -45,6 +50,10 @@ export type BuildOptions = {
   logger?: FastifyServerOptions['logger'];
   /** Poll the job queue in the background (the server does; tests drain it by hand). */
   runJobs?: boolean;
+  /** DNS TXT lookups for custom-domain verification (default: the system resolver); tests inject a fake. */
+  resolveTxt?: TxtResolver;
+  /** Where configuration rollouts read request outcomes (default: this node's onResponse counts); tests inject their own. */
+  configErrorSource?: RequestErrorSource;
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -75,7 +84,7 @@ export async function buildApp(options: BuildOptions) {
     return503OnClosing: true,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : uuidv7();
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     schemaController: { compilersFactory: { buildValidator: validatorFactory() as never } },
     ajv: { customOptions: {} },
@@ -131,6 +140,17 @@ export async function buildApp(options: BuildOptions) {
   });
   const apiKeys = createApiKeyService({ db, bus, log, cacheTtlMs: config.apiKeyCacheTtlMs });
   const operators = createOperatorService({ db, tokens, passwords, ttlSeconds: config.accessTokenTtlSeconds });
+  const localization = createLocalizationService({ db, bus, tenants });
+  const experiments = createExperimentService({ db });
+  const domains = createDomainService({
+    db,
+    bus,
+    directory,
+    log,
+    resolveTxt: options.resolveTxt ?? systemTxtResolver(),
+    baseDomain: config.baseDomain,
+  });
+  const branding = createBrandingService({ db, bus, directory, tenants, domains });
 
   await tenants.ensureBuiltinTiers();
 
@@ -147,11 +167,19 @@ export async function buildApp(options: BuildOptions) {
     flushMs: config.usageFlushMs,
     onFlushed: async (tenantId, total) => {
       const tenant = await directory.get(tenantId);
-      if (!tenant) return;
-      await db.withTenant(tenantId, (tx) => usage.checkAlerts(tx, tenantId, 'api_calls', total, tenant.limits.apiCallsPerMonth));
+      const limit = tenant?.limits.apiCallsPerMonth ?? null;
+      // A transaction only for tenants past 80% of their quota: alerts are recorded once per period.
+      if (limit === null || total * 100 < limit * 80) return;
+      await db.withTenant(tenantId, (tx) => usage.checkAlerts(tx, tenantId, 'api_calls', total, limit));
     },
   });
   const limiter = createRateLimiter({ redisUrl: config.redisUrl, log });
+
+  // Configuration engine: the effective configuration of each tenant is cached per node and dropped
+  // on every node through the bus; rollouts watch the 5xx share of tenant requests counted below.
+  const requestErrors = createRequestErrorTracker();
+  const configuration = createConfigService({ db, bus, log, errors: options.configErrorSource ?? requestErrors });
+  await configuration.ensureBuiltins();
 
   const guard = createGuard({
     apiKeyPrefix: API_KEY_PREFIX,
@@ -215,22 +243,31 @@ export async function buildApp(options: BuildOptions) {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.setErrorHandler(errorHandler);
+  // Problem titles in the caller's language: the user's locale, then Accept-Language, then the tenant's.
+  app.setErrorHandler(localizedErrorHandler((request) => localization.messageLocale(request)));
   app.setNotFoundHandler(notFoundHandler);
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
   app.addHook('preValidation', guard);
+  // PALAZZO_METERING=off (benchmark B8's baseline) leaves the metering hook out.
+  if (config.metering) {
+    app.addHook('onResponse', async (request, reply) => {
+      // Metering: every answered tenant request counts as an API call, except refusals for rate.
+      const principal = request.principal;
+      if (principal && principal.kind !== 'operator' && reply.statusCode !== 429) {
+        meter.record(principal.tenantId, routeGroup(request.routeOptions.url));
+      }
+    });
+  }
   app.addHook('onResponse', async (request, reply) => {
-    // Metering: every answered tenant request counts as an API call, except refusals for rate.
+    // Configuration rollouts: answered tenant requests and their 5xx, per tenant, in memory on this node.
     const principal = request.principal;
-    if (principal && principal.kind !== 'operator' && reply.statusCode !== 429) {
-      meter.record(principal.tenantId, routeGroup(request.routeOptions.url));
-    }
+    if (principal && principal.kind !== 'operator') requestErrors.record(principal.tenantId, reply.statusCode);
   });
-  app.addHook('onSend', async (request, reply) => {
-    // Responses to credentials are never stored by caches or proxies (T44).
+  // One hook for every response, errors included: the request id, and no caching of anything
+  // answered to a credential (T44). Synchronous, so it adds no promise to the request.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('x-request-id', request.id);
     if (request.principal || request.headers.authorization) reply.header('cache-control', 'no-store');
+    done(null, payload);
   });
 
   app.get('/openapi.json', { config: { auth: { kind: 'public' } }, schema: { hide: true } }, async () => app.swagger());
@@ -247,9 +284,15 @@ export async function buildApp(options: BuildOptions) {
   await app.register(operatorAuthRoutes(operators));
   await app.register(operatorTenantRoutes(tenants));
   await app.register(usageRoutes({ usage, meter, tenants }));
+  await app.register(localizationRoutes(localization));
+  await app.register(experimentRoutes({ experiments, localization }));
+  await app.register(domainRoutes(domains));
+  await app.register(brandingRoutes({ branding, localization }));
+  await app.register(configRoutes(configuration));
 
   app.addHook('onClose', async () => {
     await jobs.stop();
+    configuration.close();
     await apiKeys.close();
     await meter.close();
     await limiter.close();
@@ -258,7 +301,26 @@ export async function buildApp(options: BuildOptions) {
 
   if (options.runJobs) jobs.start();
   await app.ready();
-  return { app, services: { tenants, users, auth, apiKeys, operators, tokens, jobs, directory, bus, passwords, usage, meter, limiter } };
+  return {
+    app,
+    services: {
+      tenants,
+      users,
+      auth,
+      apiKeys,
+      operators,
+      tokens,
+      jobs,
+      directory,
+      bus,
+      passwords,
+      usage,
+      meter,
+      limiter,
+      config: configuration,
+      requestErrors,
+    },
+  };
 }
 
 export type Palazzo = Awaited<ReturnType<typeof buildApp>>;

@@ -88,9 +88,47 @@ function summarize(label: string, rounds: LegRound[]): LegSummary {
   };
 }
 
+/** Per-round ratios of two legs: CPU ones B/A (higher is better for A), the others A/B. */
+export function roundRatios(ra: LegRound, rb: LegRound): RoundRatios {
+  return {
+    cpu: rb.cpuUsPerReq / ra.cpuUsPerReq,
+    dbCpu: rb.dbUsPerReq / ra.dbUsPerReq,
+    totalCpu: rb.totalUsPerReq / ra.totalUsPerReq,
+    rps: ra.rps / rb.rps,
+    p50: ra.latencyMs.p50 / rb.latencyMs.p50,
+    p95: ra.latencyMs.p95 / rb.latencyMs.p95,
+    p99: ra.latencyMs.p99 / rb.latencyMs.p99,
+  };
+}
+
+/** A comparison from rounds measured elsewhere (e.g. the open-loop fairness benchmark). */
+export function comparisonOf(
+  name: string,
+  labels: { a: string; b: string },
+  measured: Array<{ a: LegRound; b: LegRound }>,
+  warnings: string[],
+): Comparison {
+  const rounds = measured.map(({ a, b }) => ({ a, b, ratios: roundRatios(a, b) }));
+  const ratios = Object.fromEntries(RATIO_KEYS.map((key) => [key, spread(rounds.map((r) => r.ratios[key]))])) as Ratios;
+  return {
+    name,
+    a: summarize(
+      labels.a,
+      rounds.map((r) => r.a),
+    ),
+    b: summarize(
+      labels.b,
+      rounds.map((r) => r.b),
+    ),
+    ratios,
+    rounds,
+    warnings,
+  };
+}
+
 /** Runs A and B interleaved (A B A B …), each round a warm-up then a measured window, and returns per-round ratios. */
 export async function compare(name: string, a: Leg, b: Leg, log: (line: string) => void): Promise<Comparison> {
-  const rounds: Comparison['rounds'] = [];
+  const measured: Array<{ a: LegRound; b: LegRound }> = [];
   const warnings: string[] = [];
   for (let round = 1; round <= SETTINGS.rounds; round += 1) {
     const ra = await measure(a, log, name, round);
@@ -103,33 +141,7 @@ export async function compare(name: string, a: Leg, b: Leg, log: (line: string) 
         warnings.push(`round ${round} ${leg.label}: ${r.ok} ok, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
       }
     }
-    rounds.push({
-      a: ra,
-      b: rb,
-      ratios: {
-        cpu: rb.cpuUsPerReq / ra.cpuUsPerReq,
-        dbCpu: rb.dbUsPerReq / ra.dbUsPerReq,
-        totalCpu: rb.totalUsPerReq / ra.totalUsPerReq,
-        rps: ra.rps / rb.rps,
-        p50: ra.latencyMs.p50 / rb.latencyMs.p50,
-        p95: ra.latencyMs.p95 / rb.latencyMs.p95,
-        p99: ra.latencyMs.p99 / rb.latencyMs.p99,
-      },
-    });
+    measured.push({ a: ra, b: rb });
   }
-  const ratios = Object.fromEntries(RATIO_KEYS.map((key) => [key, spread(rounds.map((r) => r.ratios[key]))])) as Ratios;
-  return {
-    name,
-    a: summarize(
-      a.label,
-      rounds.map((r) => r.a),
-    ),
-    b: summarize(
-      b.label,
-      rounds.map((r) => r.b),
-    ),
-    ratios,
-    rounds,
-    warnings,
-  };
+  return comparisonOf(name, { a: a.label, b: b.label }, measured, warnings);
 }

@@ -81,17 +81,17 @@ export function copyDir(from: string, label: string): string {
 }
 
 /**
- * Environment for a Palazzo server child on PostgreSQL (databaseUrl) or on PGlite (dataDir). No Redis:
- * B1, B2 and B10 are defined with the in-memory rate limiter (B4 is the Redis variant), and a single
- * node needs no invalidation bus.
+ * Environment for a Palazzo server child on PostgreSQL (databaseUrl) or on PGlite (dataDir). No Redis
+ * unless `redisUrl` is given: B1, B2, B8, B10 and fairness are defined with the in-memory rate limiter
+ * (B4 is the Redis variant), and a single node needs no invalidation bus.
  */
-export function palazzoEnv(target: { databaseUrl?: string; dataDir?: string }): Record<string, string> {
+export function palazzoEnv(target: { databaseUrl?: string; dataDir?: string; redisUrl?: string }): Record<string, string> {
   return {
     PALAZZO_MASTER_KEY: MASTER_KEY.toString('base64'),
     PALAZZO_DATA_DIR: target.dataDir ?? '/tmp/palazzo-bench-unused',
     PALAZZO_LOG_LEVEL: 'silent',
     DATABASE_URL: target.databaseUrl ?? '',
-    REDIS_URL: '',
+    REDIS_URL: target.redisUrl ?? '',
   };
 }
 
@@ -134,11 +134,13 @@ async function prepareApp(db: Database) {
   return buildApp({ config: seedingConfig(), db, logger: false });
 }
 
+export type TenantSpec = { customLimits: Record<string, number> };
+
 /**
- * One tenant created the way a customer gets one: operator login, POST /v1/operator/tenants, owner
- * login, POST /v1/api-keys (scope api_keys.read). Returns the key and its tenant.
+ * Tenants created the way a customer gets one: operator login, POST /v1/operator/tenants (custom tier
+ * with the given limits), owner login, POST /v1/api-keys (scope api_keys.read). Returns each tenant's key.
  */
-export async function seedThroughApi(db: Database): Promise<SeededKey> {
+export async function seedTenantsThroughApi(db: Database, specs: TenantSpec[]): Promise<SeededKey[]> {
   const { app, services } = await prepareApp(db);
   try {
     const password = 'benchmark passphrase, long enough';
@@ -147,43 +149,59 @@ export async function seedThroughApi(db: Database): Promise<SeededKey> {
     const login = await app.inject({ method: 'POST', url: '/v1/operator/login', payload: { email, password } });
     if (login.statusCode !== 200) throw new Error(`operator login failed: ${login.body}`);
     const operatorAuth = { authorization: `Bearer ${login.json().accessToken}` };
-    const slug = `bench-${randomBytes(3).toString('hex')}`;
-    const ownerEmail = `owner@${slug}.test`;
-    const created = await app.inject({
-      method: 'POST',
-      url: '/v1/operator/tenants',
-      headers: operatorAuth,
-      payload: {
-        slug,
-        name: `Benchmark ${slug}`,
-        tier: BENCH_TIER,
-        customLimits: BENCH_LIMITS,
-        owner: { email: ownerEmail, name: 'Owner', password },
-      },
-    });
-    if (created.statusCode !== 201) throw new Error(`tenant creation failed: ${created.body}`);
-    const tenantId = created.json().id as string;
-    const owner = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: slug, email: ownerEmail, password } });
-    if (owner.statusCode !== 200) throw new Error(`owner login failed: ${owner.body}`);
-    const key = await app.inject({
-      method: 'POST',
-      url: '/v1/api-keys',
-      headers: { authorization: `Bearer ${owner.json().accessToken}` },
-      payload: { name: 'benchmark key', scopes: ['api_keys.read'] },
-    });
-    if (key.statusCode !== 201) throw new Error(`API key creation failed: ${key.body}`);
-    return { tenantId, apiKeyId: key.json().id as string, key: key.json().key as string };
+    const seeded: SeededKey[] = [];
+    for (const spec of specs) {
+      const slug = `bench-${randomBytes(3).toString('hex')}`;
+      const ownerEmail = `owner@${slug}.test`;
+      const created = await app.inject({
+        method: 'POST',
+        url: '/v1/operator/tenants',
+        headers: operatorAuth,
+        payload: {
+          slug,
+          name: `Benchmark ${slug}`,
+          tier: BENCH_TIER,
+          customLimits: spec.customLimits,
+          owner: { email: ownerEmail, name: 'Owner', password },
+        },
+      });
+      if (created.statusCode !== 201) throw new Error(`tenant creation failed: ${created.body}`);
+      const tenantId = created.json().id as string;
+      const owner = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: slug, email: ownerEmail, password } });
+      if (owner.statusCode !== 200) throw new Error(`owner login failed: ${owner.body}`);
+      const key = await app.inject({
+        method: 'POST',
+        url: '/v1/api-keys',
+        headers: { authorization: `Bearer ${owner.json().accessToken}` },
+        payload: { name: 'benchmark key', scopes: ['api_keys.read'] },
+      });
+      if (key.statusCode !== 201) throw new Error(`API key creation failed: ${key.body}`);
+      seeded.push({ tenantId, apiKeyId: key.json().id as string, key: key.json().key as string });
+    }
+    return seeded;
   } finally {
     await app.close();
   }
 }
 
+/** One tenant with the benchmark limits (never reached), created through the API. */
+export async function seedThroughApi(db: Database): Promise<SeededKey> {
+  const [seeded] = await seedTenantsThroughApi(db, [{ customLimits: BENCH_LIMITS }]);
+  return seeded as SeededKey;
+}
+
 /** A migrated PostgreSQL database with one tenant and key, created through the API. */
 export async function postgresDataset(adminUrl: string, label: string): Promise<{ url: string; seeded: SeededKey }> {
+  const { url, keys } = await postgresTenantsDataset(adminUrl, label, [{ customLimits: BENCH_LIMITS }]);
+  return { url, seeded: keys[0] as SeededKey };
+}
+
+/** A migrated PostgreSQL database with one tenant and key per spec, created through the API. */
+export async function postgresTenantsDataset(adminUrl: string, label: string, specs: TenantSpec[]): Promise<{ url: string; keys: SeededKey[] }> {
   const url = await createDatabase(adminUrl, label);
   const db = createPostgresDatabase({ ownerUrl: url, appUrl: appUrlFrom(url), poolMax: 2 });
   try {
-    return { url, seeded: await seedThroughApi(db) };
+    return { url, keys: await seedTenantsThroughApi(db, specs) };
   } finally {
     await db.close();
   }

@@ -28,10 +28,14 @@ export type Config = {
   jobPollMs: number;
   /** How often in-memory API-call counts are written (the most a crash can lose). */
   usageFlushMs: number;
+  /** Counting API calls per request (PALAZZO_METERING=off turns it off; for benchmark B8 only). */
+  metering: boolean;
   issuer: string;
   /** Argon2id cost; defaults are OWASP's minimum (m=19 MiB, t=2, p=1). */
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   poolMax: number;
+  /** Tenants' public pages answer at `<slug>.<baseDomain>` when set (custom domains work without it). */
+  baseDomain: string | undefined;
 };
 
 export class ConfigError extends Error {}
@@ -61,6 +65,18 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
   }
   return raw;
+}
+
+/** A DNS name such as `palazzo.example.com` (lower-cased, no scheme, port or trailing dot). */
+function hostname(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  const value = raw.trim().toLowerCase().replace(/\.$/, '');
+  const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+  if (value.length > 253 || value.split('.').length < 2 || !value.split('.').every((l) => label.test(l))) {
+    throw new ConfigError(`${name} must be a DNS name such as palazzo.example.com, got "${raw}"`);
+  }
+  return value;
 }
 
 /**
@@ -114,6 +130,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     apiKeyCacheTtlMs: int(env, 'PALAZZO_API_KEY_CACHE_MS', 30_000, 0, 300_000),
     jobPollMs: int(env, 'PALAZZO_JOB_POLL_MS', 1000, 10, 60_000),
     usageFlushMs: int(env, 'PALAZZO_USAGE_FLUSH_MS', 5000, 100, 60_000),
+    metering: env.PALAZZO_METERING !== 'off',
     issuer: env.PALAZZO_ISSUER ?? 'palazzo',
     argon2: {
       memoryCost: int(env, 'PALAZZO_ARGON2_MEMORY_KIB', 19_456, 8, 1_048_576),
@@ -121,6 +138,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       parallelism: int(env, 'PALAZZO_ARGON2_PARALLELISM', 1, 1, 16),
     },
     poolMax: int(env, 'PALAZZO_DB_POOL_MAX', 10, 1, 200),
+    baseDomain: hostname(env, 'PALAZZO_BASE_DOMAIN'),
     ...overrides,
   };
   if (config.operatorPassword !== undefined && config.operatorPassword.length < 15) {

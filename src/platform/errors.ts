@@ -22,8 +22,10 @@ export const ERROR_STATUS = {
   conflict: 409,
   invalid_transition: 409,
   confirmation_required: 400,
+  precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  precondition_required: 428,
   quota_exceeded: 429,
   rate_limited: 429,
   internal_error: 500,
@@ -52,12 +54,48 @@ const TITLES: Record<ErrorCode, string> = {
   conflict: 'Conflict',
   invalid_transition: 'The tenant cannot make this transition',
   confirmation_required: 'Confirmation required',
+  precondition_failed: 'The resource has changed since you read it',
   payload_too_large: 'The request body is too large',
   unsupported_media_type: 'Unsupported media type',
+  precondition_required: 'This write needs an If-Match header',
   quota_exceeded: 'Quota exceeded',
   rate_limited: 'Too many requests',
   internal_error: 'Internal server error',
   service_unavailable: 'Service unavailable',
+};
+
+/**
+ * Italian titles. Partial so that a code added elsewhere compiles before it is translated (it falls
+ * back to English); test/i18n checks that every code has its Italian title.
+ */
+export const TITLES_IT: Partial<Record<ErrorCode, string>> = {
+  validation_failed: 'La richiesta non è valida',
+  malformed_json: 'Il corpo non è JSON valido',
+  invalid_cursor: 'Il cursore di paginazione non è valido',
+  invalid_scope: 'Permesso sconosciuto negli ambiti',
+  weak_password: 'La password non è accettabile',
+  invalid_token: 'La credenziale non è valida',
+  unauthenticated: 'È richiesta l’autenticazione',
+  invalid_credentials: 'Credenziali non valide',
+  invalid_grant: 'Il token di aggiornamento non è valido',
+  forbidden: 'Non hai il permesso per questa azione',
+  tenant_suspended: 'Il tenant è sospeso',
+  tenant_offboarding: 'Il tenant è in fase di dismissione',
+  tenant_mismatch: 'Il tenant non corrisponde alla credenziale',
+  scope_exceeds_permissions: 'Gli ambiti superano i tuoi permessi',
+  not_found: 'Non trovato',
+  method_not_allowed: 'Metodo non consentito',
+  conflict: 'Conflitto',
+  invalid_transition: 'Il tenant non può compiere questa transizione',
+  confirmation_required: 'Conferma richiesta',
+  precondition_failed: 'La risorsa è cambiata da quando è stata letta',
+  payload_too_large: 'Il corpo della richiesta è troppo grande',
+  unsupported_media_type: 'Tipo di contenuto non supportato',
+  precondition_required: 'Questa scrittura richiede l’intestazione If-Match',
+  quota_exceeded: 'Quota superata',
+  rate_limited: 'Troppe richieste',
+  internal_error: 'Errore interno del server',
+  service_unavailable: 'Servizio non disponibile',
 };
 
 export type ProblemExtras = Record<string, unknown>;
@@ -69,13 +107,19 @@ export class AppError extends Error {
     readonly detail?: string,
     readonly extras: ProblemExtras = {},
   ) {
+    // An AppError is an answer to the client, not a bug: no stack trace is captured (it costs more
+    // than the rest of a cached request). Unexpected errors keep theirs.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail ?? TITLES[code]);
+    Error.stackTraceLimit = limit;
     this.status = ERROR_STATUS[code];
   }
 }
 
-export function titleOf(code: ErrorCode): string {
-  return TITLES[code];
+/** The title of a code in a message language (problem details); English unless Italian is asked for. */
+export function titleOf(code: ErrorCode, locale: 'en' | 'it' = 'en'): string {
+  return (locale === 'it' ? TITLES_IT[code] : undefined) ?? TITLES[code];
 }
 
 /** Guard clause: `assertThat(user, notFound('user'))` reads top-down. */

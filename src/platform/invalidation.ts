@@ -1,8 +1,14 @@
 import type { PubSub } from './pubsub.ts';
 
-/** What changed, so that every node drops what it cached about it. Always names the tenant. */
+/**
+ * What changed, so that every node drops what it cached about it. Always names the tenant, except
+ * a configuration change above the tenant level (global, profile, tier, rollout), which names the
+ * level and drops the effective configuration of every tenant it reaches.
+ */
 export type Invalidation =
   | { type: 'tenant'; tenantId: string }
+  | { type: 'config'; scope: 'tenant'; tenantId: string }
+  | { type: 'config'; scope: 'global' | 'profile' | 'tier' | 'rollout'; key?: string }
   | { type: 'session'; tenantId: string; sessionId: string }
   | { type: 'user'; tenantId: string; userId: string }
   | { type: 'api_key'; tenantId: string; apiKeyId: string };

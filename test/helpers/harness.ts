@@ -62,6 +62,11 @@ export type TestContext = {
     role: string,
   ): Promise<{ id: string; email: string; token: string; refreshToken: string; auth: { authorization: string } }>;
   apiKey(tenant: TestTenant, scopes: string[]): Promise<{ id: string; key: string; auth: { authorization: string } }>;
+  /**
+   * The DNS the app sees for TXT lookups (custom-domain verification): name → records, or an error
+   * to throw. A name that is absent answers ENOTFOUND. Tests never reach real DNS.
+   */
+  dns: Map<string, string[][] | Error>;
   close(): Promise<void>;
 };
 
@@ -74,7 +79,14 @@ export function uniqueSlug(prefix = 't'): string {
 export async function createTestContext(options: { config?: Partial<Config>; db?: Database } = {}): Promise<TestContext> {
   const db = options.db ?? (await openTestDatabase());
   const config = testConfig(options.config);
-  const palazzo = await buildApp({ config, db });
+  const dns = new Map<string, string[][] | Error>();
+  const resolveTxt = async (name: string) => {
+    const answer = dns.get(name);
+    if (answer instanceof Error) throw answer;
+    if (!answer) throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+    return answer;
+  };
+  const palazzo = await buildApp({ config, db, resolveTxt });
   const app = palazzo.app;
   const operatorEmail = `op-${uniqueSlug()}@test.palazzo`;
   await palazzo.services.operators.create({ email: operatorEmail, name: 'Test operator', password: OPERATOR.password });
@@ -98,6 +110,7 @@ export async function createTestContext(options: { config?: Partial<Config>; db?
     palazzo,
     app,
     db,
+    dns,
     operatorToken,
     operatorAuth,
     async tenant(opts = {}) {

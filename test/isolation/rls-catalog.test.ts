@@ -19,6 +19,9 @@ const TABLES_WITHOUT_TENANT_ID: Record<string, string> = {
   signing_keys: 'control plane: keys that sign every access token of the instance',
   instance_state: 'control plane: instance-wide settings and markers',
   palazzo_migrations: 'migration ledger, written by the owner role only',
+  config_profiles: 'control plane: the catalogue of industry profiles, shared by all tenants',
+  config_versions: 'control plane: versions of the global, profile and tier configuration levels',
+  config_rollouts: 'control plane: gradual rollouts of global configuration changes',
 };
 
 type Finding = { table: string; rule: string; detail?: string };

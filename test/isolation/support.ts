@@ -14,6 +14,8 @@ export const APP_ROLE = 'palazzo_app';
 /** Control-plane tables that have a tenant_id column, with the reason each is not tenant-owned. */
 export const CONTROL_PLANE_WITH_TENANT_ID: Record<string, string> = {
   jobs: 'durable job queue shared by every node; a job names its tenant and the worker re-enters withTenant for tenant work',
+  verified_domains:
+    'hostname routing: one tenant per verified hostname across the instance, read before any tenant context exists (public pages by Host)',
 };
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -117,9 +119,78 @@ export async function seedTenant(ctx: TestContext): Promise<SeededTenant> {
   const mismatch = await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { ...tenant.auth, 'x-tenant-id': randomUUID() } });
   expect(mismatch.statusCode).toBe(403);
   expect(mismatch.json().code).toBe('tenant_mismatch');
+  // Configuration: a change of the tenant level is a tenant_config_versions row (before the metering flush: the call is metered too).
+  const config = await ctx.app.inject({
+    method: 'PATCH',
+    url: '/v1/config',
+    headers: { ...tenant.auth, 'if-match': '*' },
+    payload: { retrieval: { topK: 5 }, message: 'seeded' },
+  });
+  expect(config.statusCode, config.body).toBe(200);
   // Metering: the calls above become usage_counters rows; a quota alert becomes a usage_alerts row.
   await ctx.palazzo.services.meter.flush();
   await ctx.db.withTenant(tenant.id, (tx) => ctx.palazzo.services.usage.checkAlerts(tx, tenant.id, 'llm_tokens', 90, 100));
+  // Branding (tenant_branding, with a logo), a custom domain proved through the test DNS
+  // (custom_domains, verified_domains), a running experiment with events (experiments, experiment_events).
+  const auth = tenant.auth;
+  const branding = await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/branding',
+    headers: auth,
+    payload: { colors: { primary: '#1F4E79', background: '#FFFFFF', text: '#1A1A1A' }, fontFamily: 'Inter' },
+  });
+  expect(branding.statusCode, branding.body).toBe(200);
+  const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"><rect width="1" height="1"/></svg>');
+  const boundary = 'seed-boundary';
+  const logo = await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/branding/logo',
+    headers: { ...auth, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    payload: Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="logo.svg"\r\nContent-Type: image/svg+xml\r\n\r\n`,
+      ),
+      svg,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]),
+  });
+  expect(logo.statusCode, logo.body).toBe(200);
+  const domain = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/domains',
+    headers: auth,
+    payload: { hostname: `${tenant.slug}.seeded.example.com` },
+  });
+  expect(domain.statusCode, domain.body).toBe(201);
+  ctx.dns.set(domain.json().verification.name, [[domain.json().verification.value]]);
+  const verified = await ctx.app.inject({ method: 'POST', url: `/v1/domains/${domain.json().id}/verify`, headers: auth });
+  expect(verified.json().status, verified.body).toBe('verified');
+  const experiment = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/experiments',
+    headers: auth,
+    payload: {
+      key: 'seeded',
+      variants: [
+        { key: 'control', weight: 50 },
+        { key: 'treatment', weight: 50 },
+      ],
+    },
+  });
+  expect(experiment.statusCode, experiment.body).toBe(201);
+  const experimentUrl = `/v1/experiments/${experiment.json().id}`;
+  expect((await ctx.app.inject({ method: 'PATCH', url: experimentUrl, headers: auth, payload: { status: 'running' } })).statusCode).toBe(
+    200,
+  );
+  const conversion = await ctx.app.inject({
+    method: 'POST',
+    url: `${experimentUrl}/events`,
+    headers: auth,
+    payload: { type: 'conversion' },
+  });
+  expect(conversion.statusCode, conversion.body).toBe(200);
+  // The calls above are metered too: write their counters now, so the tenant's rows are settled.
+  await ctx.palazzo.services.meter.flush();
   return { ...tenant, member, key, emails: [tenant.ownerEmail, member.email].sort() };
 }
 

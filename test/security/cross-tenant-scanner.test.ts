@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_PERMISSIONS } from '../../src/modules/access/permissions.ts';
 import { createTestContext, PASSWORD, type TestContext, type TestTenant, uniqueSlug } from '../helpers/harness.ts';
 import { discoverRoutes, expectProblem, fill, fingerprint, hasParam, identifiersOf, keyOf, leaked, type Route } from './support.ts';
+import { makePng, multipart } from '../branding/support.ts';
 
 type Credential = { label: string; auth: { authorization: string } };
 
@@ -26,9 +27,13 @@ type ScanFixture = {
   /** Query strings to try; several carry A's ids (cursor, tenant filters). */
   queries?: (a: AIds) => string[];
   payload?: () => object;
+  /** Extra request headers (e.g. If-Match on configuration writes). */
+  headers?: Record<string, string>;
   status: number;
   /** The route ends the caller's session: use a throwaway login of B. */
   throwawaySession?: boolean;
+  /** What B's API key gets when it differs from B's owner (a route meant for users only). */
+  keyStatus?: number;
 };
 
 type AIds = { tenantId: string; slug: string; userId: string };
@@ -68,6 +73,60 @@ async function createKey(tenant: TestTenant): Promise<string> {
   return (await ctx.apiKey(tenant, ['users.read', 'tenant.read'])).id;
 }
 
+/** A new version of the tenant's configuration; its number is the id of GET /v1/config/versions/:version. */
+async function createConfigVersion(tenant: TestTenant): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'PATCH',
+    url: '/v1/config',
+    headers: { ...tenant.auth, 'if-match': '*' },
+    payload: { assistant: { systemPrompt: `set by ${tenant.slug} ${uniqueSlug()}` } },
+  });
+  if (res.statusCode !== 200) throw new Error(res.body);
+  return String(res.json().version);
+}
+
+const TWO_VARIANTS = [
+  { key: 'control', weight: 50 },
+  { key: 'treatment', weight: 50 },
+];
+
+/** An experiment of the tenant; running when assignments and events are to be called on it. */
+async function createExperiment(tenant: TestTenant, running = false): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/experiments',
+    headers: tenant.auth,
+    payload: { key: uniqueSlug('exp'), variants: TWO_VARIANTS },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  const id = res.json().id as string;
+  if (running) {
+    const start = await ctx.app.inject({
+      method: 'PATCH',
+      url: `/v1/experiments/${id}`,
+      headers: tenant.auth,
+      payload: { status: 'running' },
+    });
+    if (start.statusCode !== 200) throw new Error(start.body);
+    await ctx.app.inject({ method: 'POST', url: `/v1/experiments/${id}/events`, headers: tenant.auth, payload: { type: 'conversion' } });
+  }
+  return id;
+}
+
+async function createDomain(tenant: TestTenant): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/domains',
+    headers: tenant.auth,
+    payload: { hostname: `${uniqueSlug('scan')}.example.com` },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return res.json().id;
+}
+
+/** The same multipart logo body for every call (one boundary). */
+const LOGO_UPLOAD = multipart(makePng(), { filename: 'logo.png', contentType: 'image/png' });
+
 const ID_ROUTES: Record<string, IdFixture> = {
   'GET /v1/users/:id': { make: (t) => createUser(t), ownStatus: 200 },
   'HEAD /v1/users/:id': { make: (t) => createUser(t), ownStatus: 200 },
@@ -78,6 +137,24 @@ const ID_ROUTES: Record<string, IdFixture> = {
   'HEAD /v1/api-keys/:id': { make: (t) => createKey(t), ownStatus: 200 },
   'DELETE /v1/api-keys/:id': { make: (t) => createKey(t), ownStatus: 204 },
   'POST /v1/api-keys/:id/rotate': { make: (t) => createKey(t), payload: { overlapSeconds: 0 }, ownStatus: 200 },
+  'GET /v1/experiments/:id': { make: (t) => createExperiment(t), ownStatus: 200 },
+  'HEAD /v1/experiments/:id': { make: (t) => createExperiment(t), ownStatus: 200 },
+  'PATCH /v1/experiments/:id': { make: (t) => createExperiment(t), payload: { description: 'taken over by B' }, ownStatus: 200 },
+  'DELETE /v1/experiments/:id': { make: (t) => createExperiment(t), ownStatus: 204 },
+  'POST /v1/experiments/:id/assignments': { make: (t) => createExperiment(t, true), payload: { subjectId: 'probe' }, ownStatus: 200 },
+  'POST /v1/experiments/:id/events': {
+    make: (t) => createExperiment(t, true),
+    payload: { type: 'conversion', subjectId: 'probe' },
+    ownStatus: 200,
+  },
+  'GET /v1/experiments/:id/results': { make: (t) => createExperiment(t, true), ownStatus: 200 },
+  'HEAD /v1/experiments/:id/results': { make: (t) => createExperiment(t, true), ownStatus: 200 },
+  'GET /v1/domains/:id': { make: (t) => createDomain(t), ownStatus: 200 },
+  'HEAD /v1/domains/:id': { make: (t) => createDomain(t), ownStatus: 200 },
+  'POST /v1/domains/:id/verify': { make: (t) => createDomain(t), ownStatus: 200 },
+  'DELETE /v1/domains/:id': { make: (t) => createDomain(t), ownStatus: 204 },
+  // Version numbers count per tenant: B, which has no configuration version yet, must not reach A's.
+  'GET /v1/config/versions/:version': { make: (t) => createConfigVersion(t), ownStatus: 200 },
 };
 
 const SCAN_ROUTES: Record<string, ScanFixture> = {
@@ -116,6 +193,44 @@ const SCAN_ROUTES: Record<string, ScanFixture> = {
   'GET /v1/usage/alerts': { status: 200, queries: (ids) => ['', `?cursor=${cursorOf(ids.userId)}`] },
   'GET /v1/tenant/rate-limits': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
   'PUT /v1/tenant/rate-limits': { status: 200, payload: () => ({ perUserPerMinute: 1000, perApiKeyPerMinute: null }) },
+  'GET /v1/experiments': {
+    status: 200,
+    queries: (ids) => ['', '?status=running', `?cursor=${cursorOf(ids.userId)}`, `?tenant_id=${ids.tenantId}`],
+  },
+  'POST /v1/experiments': { status: 201, payload: () => ({ key: uniqueSlug('b-exp'), variants: TWO_VARIANTS }) },
+  'GET /v1/domains': { status: 200, queries: (ids) => ['', `?cursor=${cursorOf(ids.userId)}`, `?tenant_id=${ids.tenantId}`] },
+  'POST /v1/domains': { status: 201, payload: () => ({ hostname: `${uniqueSlug('b')}.example.com` }) },
+  'GET /v1/branding': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'PUT /v1/branding': {
+    status: 200,
+    payload: () => ({ colors: { primary: '#222222', background: '#FFFFFF', text: '#000000' }, fontFamily: 'Inter' }),
+  },
+  // Upload before read and delete: B then has a logo of its own to read.
+  'PUT /v1/branding/logo': { status: 200, headers: LOGO_UPLOAD.headers, payload: () => LOGO_UPLOAD.payload },
+  'GET /v1/branding/logo': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'DELETE /v1/branding/logo': { status: 204 },
+  'GET /v1/localization': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'PATCH /v1/me': { status: 200, keyStatus: 403, payload: () => ({ locale: 'en', timezone: 'UTC' }) },
+  'PUT /v1/tenant/localization': { status: 200, payload: () => ({ locale: 'en', timezone: 'UTC' }) },
+  'GET /v1/config/effective': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`, `?tenantId=${ids.tenantId}`] },
+  'GET /v1/config': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'PATCH /v1/config': { status: 200, headers: { 'if-match': '*' }, payload: () => ({ retrieval: { topK: 6 }, message: 'by B' }) },
+  'GET /v1/config/versions': { status: 200, queries: (ids) => ['', '?limit=200', `?tenant_id=${ids.tenantId}`] },
+  'GET /v1/config/diff': { status: 200, queries: (ids) => ['?from=0&to=0', `?from=0&to=0&tenant_id=${ids.tenantId}`] },
+  'POST /v1/config/rollback': { status: 200, headers: { 'if-match': '*' }, payload: () => ({ version: 0 }) },
+};
+
+const CONFIG_LEVEL: Exemption = {
+  kind: 'operator',
+  reason: 'control plane: a configuration level above the tenant (global, profile, tier); tenant tokens get 401 (checked)',
+};
+const CONFIG_PROFILES: Exemption = {
+  kind: 'operator',
+  reason: 'control plane: the catalogue of industry profiles; tenant tokens get 401 (checked)',
+};
+const CONFIG_ROLLOUT: Exemption = {
+  kind: 'operator',
+  reason: 'control plane: rollouts of global configuration changes; tenant tokens get 401 (checked)',
 };
 
 /** Routes outside the tenant matrix, each with the reason. HEAD twins follow their GET route. */
@@ -148,6 +263,37 @@ const EXEMPT: Record<string, Exemption> = {
   'PUT /v1/operator/tiers/:name': { kind: 'operator', reason: 'control plane, tiers are global; tenant tokens get 401 (checked)' },
   'GET /v1/operator/usage': { kind: 'operator', reason: "control plane view of every tenant's usage; tenant tokens get 401 (checked)" },
   'GET /v1/operator/tenants/:id/usage': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
+  'GET /v1/public/branding': {
+    kind: 'public',
+    reason: 'public site branding chosen by the Host header (verified domain or subdomain), never by an id; 404 otherwise',
+  },
+  'GET /v1/public/branding/logo': { kind: 'public', reason: 'the public logo of the site named by the Host header; 404 otherwise' },
+  'GET /v1/operator/config/global': CONFIG_LEVEL,
+  'PATCH /v1/operator/config/global': CONFIG_LEVEL,
+  'GET /v1/operator/config/global/versions': CONFIG_LEVEL,
+  'GET /v1/operator/config/global/versions/:version': CONFIG_LEVEL,
+  'GET /v1/operator/config/global/diff': CONFIG_LEVEL,
+  'POST /v1/operator/config/global/rollback': CONFIG_LEVEL,
+  'GET /v1/operator/config/profiles/:profile': CONFIG_LEVEL,
+  'PATCH /v1/operator/config/profiles/:profile': CONFIG_LEVEL,
+  'GET /v1/operator/config/profiles/:profile/versions': CONFIG_LEVEL,
+  'GET /v1/operator/config/profiles/:profile/versions/:version': CONFIG_LEVEL,
+  'GET /v1/operator/config/profiles/:profile/diff': CONFIG_LEVEL,
+  'POST /v1/operator/config/profiles/:profile/rollback': CONFIG_LEVEL,
+  'GET /v1/operator/config/tiers/:tier': CONFIG_LEVEL,
+  'PATCH /v1/operator/config/tiers/:tier': CONFIG_LEVEL,
+  'GET /v1/operator/config/tiers/:tier/versions': CONFIG_LEVEL,
+  'GET /v1/operator/config/tiers/:tier/versions/:version': CONFIG_LEVEL,
+  'GET /v1/operator/config/tiers/:tier/diff': CONFIG_LEVEL,
+  'POST /v1/operator/config/tiers/:tier/rollback': CONFIG_LEVEL,
+  'GET /v1/operator/config/profiles': CONFIG_PROFILES,
+  'POST /v1/operator/config/profiles': CONFIG_PROFILES,
+  'GET /v1/operator/config/global/rollouts': CONFIG_ROLLOUT,
+  'POST /v1/operator/config/global/rollouts': CONFIG_ROLLOUT,
+  'GET /v1/operator/config/global/rollouts/:id': CONFIG_ROLLOUT,
+  'PATCH /v1/operator/config/global/rollouts/:id': CONFIG_ROLLOUT,
+  'POST /v1/operator/config/global/rollouts/:id/rollback': CONFIG_ROLLOUT,
+  'POST /v1/operator/config/global/rollouts/:id/complete': CONFIG_ROLLOUT,
 };
 
 /** A HEAD route is Fastify's twin of a GET route (same handler, guard and config). */
@@ -178,6 +324,19 @@ beforeAll(async () => {
   await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { ...a.auth, 'x-tenant-id': b.id } });
   await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: a.slug, email: a.ownerEmail, password: 'wrong' } });
   for (const [key, fixture] of Object.entries(ID_ROUTES)) resources.set(key, await fixture.make(a));
+  // A has branding and a logo, so B's branding routes act next to A's rows.
+  await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/branding',
+    headers: a.auth,
+    payload: { colors: { primary: '#0B5394', background: '#FFFFFF', text: '#111111' }, fontFamily: null },
+  });
+  await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/branding/logo',
+    headers: { ...a.auth, ...LOGO_UPLOAD.headers },
+    payload: LOGO_UPLOAD.payload,
+  });
 });
 
 afterAll(async () => {
@@ -223,6 +382,9 @@ describe('cross-tenant scanner (T06)', () => {
       (r) => EXEMPT[keyOf(r)]?.kind === 'operator' || EXEMPT[keyOf({ ...r, method: 'GET' })]?.kind === 'operator',
     );
     expect(operatorRoutes.length).toBeGreaterThan(8);
+    // B's earlier calls are metered in memory: write them now, or a timed flush during the loop changes B's rows.
+    await ctx.palazzo.services.apiKeys.flushUsage();
+    await ctx.palazzo.services.meter.flush();
     const before = await fingerprint(ctx.db, b.id);
     for (const route of operatorRoutes) {
       for (const credential of bCredentials) {
@@ -282,14 +444,20 @@ describe('cross-tenant scanner (T06)', () => {
       for (const credential of bCredentials) {
         for (const query of fixture.queries?.(ids) ?? ['']) {
           const auth = fixture.throwawaySession && credential !== bKey ? (await ctx.user(b, 'member')).auth : credential.auth;
-          const res = await ctx.app.inject({ method: method as 'GET', url: url + query, headers: auth, payload: fixture.payload?.() });
+          const res = await ctx.app.inject({
+            method: method as 'GET',
+            url: url + query,
+            headers: { ...auth, ...fixture.headers },
+            payload: fixture.payload?.(),
+          });
           const label = `${key}${query} as ${credential.label}`;
-          expect(res.statusCode, `${label}: ${res.body}`).toBe(fixture.status);
+          const expected = credential === bKey ? (fixture.keyStatus ?? fixture.status) : fixture.status;
+          expect(res.statusCode, `${label}: ${res.body}`).toBe(expected);
           expect(leaked(res.body, aIds), label).toEqual([]);
           if (method === 'GET' && query === '') {
             // HEAD twin: same status, and no body at all.
             const head = await ctx.app.inject({ method: 'HEAD', url, headers: auth });
-            expect(head.statusCode, `HEAD ${url}`).toBe(fixture.status);
+            expect(head.statusCode, `HEAD ${url}`).toBe(expected);
             expect(head.body).toBe('');
           }
         }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_PERMISSIONS, type Permission } from '../../src/modules/access/permissions.ts';
 import { createTestContext, PASSWORD, type TestContext, type TestTenant, uniqueSlug } from '../helpers/harness.ts';
 import { discoverRoutes, expectProblem, keyOf, type Route } from './support.ts';
+import { makePng, multipart } from '../branding/support.ts';
 
 const ROLES = ['owner', 'admin', 'manager', 'member', 'viewer'] as const;
 type Role = (typeof ROLES)[number];
@@ -21,7 +22,7 @@ type Outcome = number | 'forbidden' | 'scope_exceeds_permissions';
 type Row = {
   permission: Permission | 'authenticated';
   /** Builds one request; called once per cell so every write acts on a fresh resource. */
-  request(): Promise<{ url: string; payload?: object }>;
+  request(): Promise<{ url: string; payload?: object; headers?: Record<string, string> }>;
   /** The route ends the caller's session: use a throwaway login. */
   endsSession?: boolean;
 } & Record<Column, Outcome>;
@@ -57,6 +58,81 @@ async function newKey(): Promise<string> {
 
 let sharedUser: string;
 let sharedKey: string;
+
+const TWO_VARIANTS = [
+  { key: 'control', weight: 50 },
+  { key: 'treatment', weight: 50 },
+];
+
+/** A fresh experiment made by the owner; running when assignments or events are called on it. */
+async function newExperiment(running = false): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/experiments',
+    headers: tenant.auth,
+    payload: { key: uniqueSlug('exp'), variants: TWO_VARIANTS },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  const id = res.json().id as string;
+  if (running) {
+    const start = await ctx.app.inject({
+      method: 'PATCH',
+      url: `/v1/experiments/${id}`,
+      headers: tenant.auth,
+      payload: { status: 'running' },
+    });
+    if (start.statusCode !== 200) throw new Error(start.body);
+  }
+  return id;
+}
+
+async function newDomain(): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/domains',
+    headers: tenant.auth,
+    payload: { hostname: `${uniqueSlug('rbac')}.example.com` },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return res.json().id;
+}
+
+const LOGO_UPLOAD = multipart(makePng(), { filename: 'logo.png', contentType: 'image/png' });
+
+/** Makes sure the tenant has a logo to read. */
+async function ensureLogo(): Promise<void> {
+  const res = await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/branding/logo',
+    headers: { ...tenant.auth, ...LOGO_UPLOAD.headers },
+    payload: LOGO_UPLOAD.payload,
+  });
+  if (res.statusCode !== 200) throw new Error(res.body);
+}
+
+const EXPERIMENTS_READ = { owner: OK, admin: OK, manager: OK, member: F, viewer: F, keyWith: OK, keyWithout: F } as const;
+const EXPERIMENTS_WRITE = { owner: OK, admin: OK, manager: F, member: F, viewer: F, keyWith: OK, keyWithout: F } as const;
+const TENANT_READ = { owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: OK, keyWithout: F } as const;
+const OWNER_ADMIN = (status: number) => ({
+  owner: status,
+  admin: status,
+  manager: F,
+  member: F,
+  viewer: F,
+  keyWith: status,
+  keyWithout: F,
+});
+
+/** Makes sure the tenant's configuration has a version 1 (read by GET /v1/config/versions/:version). */
+async function ensureConfigVersion(): Promise<void> {
+  const res = await ctx.app.inject({
+    method: 'PATCH',
+    url: '/v1/config',
+    headers: { ...tenant.auth, 'if-match': '*' },
+    payload: { assistant: { tone: 'formal' } },
+  });
+  if (res.statusCode !== 200) throw new Error(res.body);
+}
 
 /**
  * The matrix. Field-level rules show in a few cells: a key holding only `users.write` cannot give a
@@ -179,11 +255,148 @@ const MATRIX: Record<string, Row> = {
     request: async () => ({ url: '/v1/tenant/rate-limits', payload: { perUserPerMinute: null, perApiKeyPerMinute: null } }),
     ...{ owner: OK, admin: OK, manager: F, member: F, viewer: F, keyWith: OK, keyWithout: F },
   },
+  'GET /v1/config/effective': {
+    permission: 'config.read',
+    request: async () => ({ url: '/v1/config/effective' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'GET /v1/config': {
+    permission: 'config.read',
+    request: async () => ({ url: '/v1/config' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'PATCH /v1/config': {
+    permission: 'config.write',
+    request: async () => ({ url: '/v1/config', headers: { 'if-match': '*' }, payload: { retrieval: { topK: 5 } } }),
+    ...{ owner: OK, admin: OK, manager: F, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'GET /v1/config/versions': {
+    permission: 'config.read',
+    request: async () => ({ url: '/v1/config/versions' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'GET /v1/config/versions/:version': {
+    permission: 'config.read',
+    request: async () => {
+      await ensureConfigVersion();
+      return { url: '/v1/config/versions/1' };
+    },
+    ...{ owner: OK, admin: OK, manager: OK, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'GET /v1/config/diff': {
+    permission: 'config.read',
+    request: async () => ({ url: '/v1/config/diff?from=0&to=0' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'POST /v1/config/rollback': {
+    permission: 'config.write',
+    request: async () => ({ url: '/v1/config/rollback', headers: { 'if-match': '*' }, payload: { version: 0 } }),
+    ...{ owner: OK, admin: OK, manager: F, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
 };
+
+// Branding, custom domains, experiments and localization (issue 5).
+Object.assign(MATRIX, {
+  'GET /v1/experiments': { permission: 'experiments.read', request: async () => ({ url: '/v1/experiments' }), ...EXPERIMENTS_READ },
+  'POST /v1/experiments': {
+    permission: 'experiments.write',
+    request: async () => ({ url: '/v1/experiments', payload: { key: uniqueSlug('exp'), variants: TWO_VARIANTS } }),
+    ...OWNER_ADMIN(201),
+  },
+  'GET /v1/experiments/:id': {
+    permission: 'experiments.read',
+    request: async () => ({ url: `/v1/experiments/${await newExperiment()}` }),
+    ...EXPERIMENTS_READ,
+  },
+  'PATCH /v1/experiments/:id': {
+    permission: 'experiments.write',
+    request: async () => ({ url: `/v1/experiments/${await newExperiment()}`, payload: { description: 'changed' } }),
+    ...EXPERIMENTS_WRITE,
+  },
+  'DELETE /v1/experiments/:id': {
+    permission: 'experiments.write',
+    request: async () => ({ url: `/v1/experiments/${await newExperiment()}` }),
+    ...OWNER_ADMIN(204),
+  },
+  'POST /v1/experiments/:id/assignments': {
+    permission: 'experiments.read',
+    request: async () => ({ url: `/v1/experiments/${await newExperiment(true)}/assignments`, payload: { subjectId: 'matrix' } }),
+    ...EXPERIMENTS_READ,
+  },
+  'POST /v1/experiments/:id/events': {
+    permission: 'experiments.write',
+    request: async () => ({
+      url: `/v1/experiments/${await newExperiment(true)}/events`,
+      payload: { type: 'exposure', subjectId: 'matrix' },
+    }),
+    ...EXPERIMENTS_WRITE,
+  },
+  'GET /v1/experiments/:id/results': {
+    permission: 'experiments.read',
+    request: async () => ({ url: `/v1/experiments/${await newExperiment()}/results` }),
+    ...EXPERIMENTS_READ,
+  },
+  'GET /v1/domains': { permission: 'tenant.read', request: async () => ({ url: '/v1/domains' }), ...TENANT_READ },
+  'POST /v1/domains': {
+    permission: 'domains.write',
+    request: async () => ({ url: '/v1/domains', payload: { hostname: `${uniqueSlug('rbac')}.example.com` } }),
+    ...OWNER_ADMIN(201),
+  },
+  'GET /v1/domains/:id': { permission: 'tenant.read', request: async () => ({ url: `/v1/domains/${await newDomain()}` }), ...TENANT_READ },
+  'POST /v1/domains/:id/verify': {
+    permission: 'domains.write',
+    request: async () => ({ url: `/v1/domains/${await newDomain()}/verify` }),
+    ...OWNER_ADMIN(OK),
+  },
+  'DELETE /v1/domains/:id': {
+    permission: 'domains.write',
+    request: async () => ({ url: `/v1/domains/${await newDomain()}` }),
+    ...OWNER_ADMIN(204),
+  },
+  'GET /v1/branding': { permission: 'tenant.read', request: async () => ({ url: '/v1/branding' }), ...TENANT_READ },
+  'PUT /v1/branding': {
+    permission: 'branding.write',
+    request: async () => ({
+      url: '/v1/branding',
+      payload: { colors: { primary: '#1F4E79', background: '#FFFFFF', text: '#1A1A1A' }, fontFamily: null },
+    }),
+    ...OWNER_ADMIN(OK),
+  },
+  'PUT /v1/branding/logo': {
+    permission: 'branding.write',
+    request: async () => ({ url: '/v1/branding/logo', headers: LOGO_UPLOAD.headers, payload: LOGO_UPLOAD.payload }),
+    ...OWNER_ADMIN(OK),
+  },
+  'GET /v1/branding/logo': {
+    permission: 'tenant.read',
+    request: async () => {
+      await ensureLogo();
+      return { url: '/v1/branding/logo' };
+    },
+    ...TENANT_READ,
+  },
+  'DELETE /v1/branding/logo': { permission: 'branding.write', request: async () => ({ url: '/v1/branding/logo' }), ...OWNER_ADMIN(204) },
+  'GET /v1/localization': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/localization' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: OK, keyWithout: OK },
+  },
+  // Personal preferences belong to users: an API key is refused whatever its scopes.
+  'PATCH /v1/me': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me', payload: { locale: 'en' } }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: F, keyWithout: F },
+  },
+  'PUT /v1/tenant/localization': {
+    permission: 'settings.write',
+    request: async () => ({ url: '/v1/tenant/localization', payload: { locale: 'en', timezone: 'UTC' } }),
+    ...OWNER_ADMIN(OK),
+  },
+} satisfies Record<string, Row>);
 
 /** Routes that are not tenant routes (public or operator); the cross-tenant scanner checks they are what they claim. */
 const NOT_TENANT =
-  /^(OPTIONS \*|[A-Z]+ \/(docs|openapi\.json|healthz|readyz|\.well-known\/|v1\/auth\/(login|refresh)$|v1\/operator\/)|GET \/$)/;
+  /^(OPTIONS \*|[A-Z]+ \/(docs|openapi\.json|healthz|readyz|\.well-known\/|v1\/auth\/(login|refresh)$|v1\/operator\/|v1\/public\/)|GET \/$)/;
 
 async function login(email: string) {
   const res = await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: tenant.slug, email, password: PASSWORD } });
@@ -247,7 +460,12 @@ describe('RBAC matrix (T08)', () => {
         else auth = (users.get(column) as { auth: { authorization: string } }).auth;
         const request = await row.request();
         const expected = row[column];
-        const res = await ctx.app.inject({ method: method as 'GET', url: request.url, headers: auth, payload: request.payload });
+        const res = await ctx.app.inject({
+          method: method as 'GET',
+          url: request.url,
+          headers: { ...auth, ...request.headers },
+          payload: request.payload,
+        });
         const label = `${key} as ${column}`;
         if (typeof expected === 'number') {
           if (res.statusCode !== expected) mismatches.push(`${label}: expected ${expected}, got ${res.statusCode} ${res.body}`);
@@ -257,7 +475,8 @@ describe('RBAC matrix (T08)', () => {
           expectProblem(res, 403, expected);
           // The guard names the missing permission; a field-level refusal explains itself in `detail`.
           const named = res.json().permission;
-          if (column === 'keyWithout') expect(named, label).toBe(row.permission);
+          // An `authenticated` route has no permission to name (a refusal there is a rule of the route).
+          if (column === 'keyWithout' && row.permission !== 'authenticated') expect(named, label).toBe(row.permission);
           if (named !== undefined) expect(named, label).toBe(row.permission);
         }
         // HEAD follows GET.

@@ -12,6 +12,12 @@ export const PERMISSIONS = {
   'security_events.read': 'Read the security events of the tenant',
   'usage.read': 'Read usage, quotas, time series and quota alerts',
   'settings.write': 'Change tenant settings such as per-user and per-key rate limits',
+  'config.read': 'Read the configuration: the tenant level, its history and the effective values with their source',
+  'config.write': 'Change the tenant level of the configuration and roll it back',
+  'branding.write': 'Change the tenant name, logo, colours and font',
+  'domains.write': 'Add, verify and remove custom domains',
+  'experiments.read': 'Read experiments and their results; get the variant assigned to a subject',
+  'experiments.write': 'Create, change, start, stop and delete experiments; record exposure and conversion events',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -31,7 +37,16 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     key: 'manager',
     name: 'Manager',
     description: 'Reads the team, keys and security events',
-    permissions: ['tenant.read', 'users.read', 'roles.read', 'api_keys.read', 'security_events.read', 'usage.read'],
+    permissions: [
+      'tenant.read',
+      'users.read',
+      'roles.read',
+      'api_keys.read',
+      'security_events.read',
+      'usage.read',
+      'experiments.read',
+      'config.read',
+    ],
   },
   { key: 'member', name: 'Member', description: 'Works in the tenant', permissions: ['tenant.read', 'users.read', 'roles.read'] },
   { key: 'viewer', name: 'Viewer', description: 'Reads only', permissions: ['tenant.read', 'roles.read'] },

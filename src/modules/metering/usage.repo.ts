@@ -52,14 +52,7 @@ export async function addUsageBatch(
      FROM unnest($3::text[], $4::text[], $5::timestamptz[], $6::bigint[]) AS x(dimension, granularity, period_start, value)
      ON CONFLICT (tenant_id, metric, granularity, period_start, dimension)
      DO UPDATE SET value = usage_counters.value + EXCLUDED.value, updated_at = now()`,
-    [
-      tenantId,
-      metric,
-      rows.map((r) => r.dimension),
-      rows.map((r) => r.granularity),
-      rows.map((r) => r.start),
-      rows.map((r) => r.value),
-    ],
+    [tenantId, metric, rows.map((r) => r.dimension), rows.map((r) => r.granularity), rows.map((r) => r.start), rows.map((r) => r.value)],
   );
 }
 

@@ -4,6 +4,7 @@ import type { TenantSummary } from './directory.ts';
 export { createTenantDirectory, type TenantDirectory, type TenantRateLimits, type TenantSummary } from './directory.ts';
 export { TRANSITIONS } from './lifecycle.ts';
 export { CONTROL_PLANE_TENANT_COLUMNS, tenantTablesInDeleteOrder } from './purge.ts';
+export { findTenantById } from './tenants.repo.ts';
 export { operatorTenantRoutes, tenantSelfRoutes } from './tenants.routes.ts';
 export { createTenantService, PURGE_JOB, type TenantService } from './tenants.service.ts';
 export { BUILTIN_TIERS, type TierLimits } from './tiers.ts';

@@ -1,7 +1,7 @@
 import type { Tx } from '../../platform/db/database.ts';
 
 /** Control-plane tables that carry a tenant_id column but are not tenant-owned (see catalog test). */
-export const CONTROL_PLANE_TENANT_COLUMNS = ['jobs'] as const;
+export const CONTROL_PLANE_TENANT_COLUMNS = ['jobs', 'verified_domains'] as const;
 
 /**
  * Every table of the public schema with a `tenant_id` column, read from the catalog (so a table

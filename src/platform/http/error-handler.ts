@@ -1,5 +1,18 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode, ERROR_STATUS, titleOf } from '../errors.ts';
+import { DEFAULT_LOCALE, type MessageLocale, negotiateLocale } from '../i18n.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The language of problem titles, when something better than Accept-Language is known (the user's locale). */
+    messageLocale?: MessageLocale;
+  }
+}
+
+/** Titles follow the user's locale when known, else Accept-Language, else English; `code` never changes. */
+function localeOf(request: FastifyRequest): MessageLocale {
+  return request.messageLocale ?? negotiateLocale(request.headers['accept-language']) ?? DEFAULT_LOCALE;
+}
 
 type ValidationIssue = { path: string; message: string };
 
@@ -11,7 +24,7 @@ function problem(reply: FastifyReply, code: ErrorCode, detail: string, extras: R
   return reply
     .code(status)
     .type('application/problem+json; charset=utf-8')
-    .send({ type: `https://palazzo.dev/problems/${code}`, title: titleOf(code), status, code, detail, ...extras });
+    .send({ type: `https://palazzo.dev/problems/${code}`, title: titleOf(code, localeOf(reply.request)), status, code, detail, ...extras });
 }
 
 function validationIssues(error: FastifyError): ValidationIssue[] {
@@ -88,6 +101,21 @@ export function errorHandler(error: FastifyError & { code?: string }, request: F
   if (status >= 400 && status < 500) return problem(reply, 'validation_failed', 'the request is not valid');
   request.log.error({ err: error }, 'unhandled error');
   return problem(reply, 'internal_error', 'something went wrong on our side; the request id identifies it');
+}
+
+/**
+ * The error handler with the caller's preferred language looked up first (the user's stored locale,
+ * then the tenant's, around Accept-Language); a failed lookup keeps the header-based choice.
+ */
+export function localizedErrorHandler(resolve: (request: FastifyRequest) => Promise<MessageLocale | undefined>) {
+  return async (error: FastifyError & { code?: string }, request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      request.messageLocale = await resolve(request);
+    } catch (lookupError) {
+      request.log.warn({ err: lookupError }, 'could not resolve the locale of an error response');
+    }
+    return errorHandler(error, request, reply);
+  };
 }
 
 export function notFoundHandler(_request: FastifyRequest, reply: FastifyReply) {
