@@ -1,29 +1,37 @@
 /**
  * Benchmark orchestrator: `npm run bench` (everything) or `npm run bench -- b2` (one benchmark).
- * Names: noise, b1, b2 (= b2-postgres + b2-pglite), b2-postgres, b2-pglite, b10. The noise guard
- * (Fastify hello vs node:http) runs in every run. See bench/README.md.
+ * Names: noise, b1, b2 (= b2-postgres + b2-pglite), b2-postgres, b2-pglite, b4, b8, b10, fairness. The
+ * noise guard (Fastify hello vs node:http) runs in every run. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
+import { Redis } from 'ioredis';
 import { type Comparison, compare, SETTINGS } from './lib/compare.ts';
 import {
+  BENCH_LIMITS,
   cleanupDatasets,
   palazzoEnv,
   pgliteDatasets,
   postgresDataset,
   postgresReachable,
+  postgresTenantsDataset,
   type SeededKey,
   tenantCountDataset,
 } from './lib/datasets.ts';
 import { createDbCpuProbe, type DbCpuProbe } from './lib/dbcpu.ts';
 import { compareExplain } from './lib/explain.ts';
+import { FAIRNESS, runFairness } from './lib/fairness.ts';
+import { compareLatency, type LatencyComparison } from './lib/openloop.ts';
 import { CONNECTIONS, type Target } from './lib/load.ts';
 import { formatOutcome, judge, type Outcome, runMetadata, writeResult } from './lib/report.ts';
 import { killAllServers, LOAD_CPU, type ServerHandle, startServer } from './lib/servers.ts';
+import { spread } from './lib/stats.ts';
 
-const ALL = ['b1', 'b2-postgres', 'b2-pglite', 'b10'] as const;
+const ALL = ['b1', 'b2-postgres', 'b2-pglite', 'b4', 'b8', 'b10', 'fairness'] as const;
 type Name = (typeof ALL)[number];
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const LATENCY_RPS = Number(process.env.BENCH_LATENCY_RPS ?? 500);
 const B10_TENANTS = Number(process.env.BENCH_B10_TENANTS ?? 10_000);
 const B10_SMALL_TENANTS = Number(process.env.BENCH_B10_SMALL_TENANTS ?? 10);
 const B10_ROWS = Number(process.env.BENCH_B10_ROWS ?? 100_000);
@@ -55,6 +63,42 @@ function pinSelf() {
   } catch (error) {
     log(`warning: could not pin the orchestrator to CPU ${LOAD_CPU}: ${(error as Error).message}`);
   }
+}
+
+async function redisReachable(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * The second target of B4 and B8, the added p99 (A p99 − B p99 per round, median [min–max] in ms), judged
+ * on the open-loop latency legs at a fixed rate: printed as a note, written to the JSON, and a miss
+ * turns a met verdict into missed. The closed-loop figure (saturation, mostly queueing) is printed too.
+ */
+function withAddedP99(outcome: Outcome, latency: LatencyComparison, maxMs: number): Outcome {
+  const added = latency.addedP99Ms;
+  const met = added.median <= maxMs;
+  const ms = (n: number) => n.toFixed(3);
+  const range = (x: { median: number; min: number; max: number }) => `${ms(x.median)} ms [${ms(x.min)}–${ms(x.max)}]`;
+  const closed = spread(outcome.comparison.rounds.map((r) => r.a.latencyMs.p99 - r.b.latencyMs.p99));
+  outcome.notes.unshift(
+    `added p99 A − B at ${latency.rate} req/s open loop (target ≤ ${maxMs} ms): ${range(added)} → ${met ? 'MET' : 'MISSED'}; ` +
+      `p99 A ${ms(latency.a.p99.median)} vs B ${ms(latency.b.p99.median)} ms (pooled over rounds ${ms(latency.a.pooled.p99)} vs ` +
+      `${ms(latency.b.pooled.p99)}), p50 A ${ms(latency.a.p50.median)} vs B ${ms(latency.b.p50.median)} ms`,
+    `added p99 A − B at saturation (closed loop, -c ${CONNECTIONS}; mostly queueing, not judged): ${range(closed)}`,
+  );
+  outcome.comparison.warnings.push(...latency.warnings);
+  if (!met && outcome.verdict === 'met') outcome.verdict = 'missed';
+  outcome.extra = { ...outcome.extra, latency: { ...latency, targetAddedP99Ms: maxMs, met }, closedLoopAddedP99Ms: closed };
+  return outcome;
 }
 
 async function probe(server: ServerHandle, path: string, headers: Record<string, string> = {}): Promise<string> {
@@ -128,9 +172,11 @@ async function main() {
   watchdog.unref();
 
   const postgres = await postgresReachable(DATABASE_URL);
+  const redis = names.includes('b4') && (await redisReachable(REDIS_URL));
   log(
     `Palazzo benchmarks: ${names.join(', ')} + noise guard; ${SETTINGS.rounds} rounds × (${SETTINGS.warmupSeconds} s warm-up + ` +
-      `${SETTINGS.seconds} s) per leg, -c ${CONNECTIONS} -p 1; PostgreSQL ${postgres ? 'yes' : 'NO'}; Palazzo with its in-memory rate limiter (no Redis)`,
+      `${SETTINGS.seconds} s) per leg, -c ${CONNECTIONS} -p 1; PostgreSQL ${postgres ? 'yes' : 'NO'}; ` +
+      `Palazzo with its in-memory rate limiter (no Redis) except B4's candidate${names.includes('b4') ? ` (Redis ${redis ? 'yes' : 'NO'})` : ''}`,
   );
 
   const outcomes: Outcome[] = [];
@@ -164,8 +210,12 @@ async function main() {
   };
 
   for (const name of names) {
-    if ((name === 'b2-postgres' || name === 'b10') && !postgres) {
+    if ((name === 'b2-postgres' || name === 'b8' || name === 'b10' || name === 'fairness') && !postgres) {
       skipped.push({ name, reason: `PostgreSQL not reachable at ${DATABASE_URL}` });
+      continue;
+    }
+    if (name === 'b4' && !redis) {
+      skipped.push({ name, reason: `Redis not reachable at ${REDIS_URL}` });
       continue;
     }
     log(`\n=== ${name} ===`);
@@ -221,6 +271,120 @@ async function main() {
         `B2 A req/s vs Fastify hello req/s (noise guard, same run): ${(comparison.a.rps.median / noise.a.rps.median).toFixed(2)} (target ≥ 0.25)`,
       ];
       outcome = judge(comparison, onPg ? { metric: 'rps', op: '>=', value: 0.65 } : undefined, notes);
+    } else if (name === 'b4') {
+      // B1's request on two whole apps: rate limiter on Redis (A) vs in memory (B). No DB on this path;
+      // the apps still need a database (one PostgreSQL database for both, or two copies of PGlite).
+      let aEnv: Record<string, string>;
+      let bEnv: Record<string, string>;
+      let seeded: SeededKey;
+      if (postgres) {
+        const d = await pgDataset();
+        [aEnv, bEnv, seeded] = [palazzoEnv({ databaseUrl: d.url, redisUrl: REDIS_URL }), palazzoEnv({ databaseUrl: d.url }), d.seeded];
+      } else {
+        const d = await pgliteDatasets();
+        [aEnv, bEnv, seeded] = [palazzoEnv({ dataDir: d.dirA, redisUrl: REDIS_URL }), palazzoEnv({ dataDir: d.dirB }), d.seeded];
+      }
+      const auth = { authorization: `Bearer ${seeded.key}` };
+      const [comparison, latency] = await withServers(
+        [startServer('palazzo', 'palazzo (Redis limiter)', aEnv), startServer('palazzo', 'palazzo (memory limiter)', bEnv)],
+        async ([onRedis, inMemory]) => {
+          for (const server of [onRedis!, inMemory!]) await probe(server, '/v1/me', auth);
+          const a = { label: 'GET /v1/me, limiter on Redis', url: onRedis!.url, path: '/v1/me', headers: auth };
+          const b = { label: 'GET /v1/me, limiter in memory', url: inMemory!.url, path: '/v1/me', headers: auth };
+          return [
+            await compare('b4', { label: a.label, server: onRedis!, target: a }, { label: b.label, server: inMemory!, target: b }, log),
+            await compareLatency('b4', a, b, LATENCY_RPS, SETTINGS, log),
+          ] as const;
+        },
+      );
+      outcome = withAddedP99(
+        judge(comparison, { metric: 'rps', op: '>=', value: 0.6 }, [
+          `Redis at ${REDIS_URL} (A also uses it for cache-invalidation pub/sub); server CPU excludes redis-server's own CPU`,
+          `database behind the apps (not on this path): ${postgres ? 'PostgreSQL' : 'PGlite'}`,
+        ]),
+        latency,
+        1,
+      );
+    } else if (name === 'b8') {
+      // B2's request on two whole apps, each on its own copy of the dataset (so each leg's PostgreSQL
+      // backends, flushes included, are measured apart): metering on (A) vs PALAZZO_METERING=off (B).
+      const [on, off] = await Promise.all([postgresDataset(DATABASE_URL, 'b8_on'), postgresDataset(DATABASE_URL, 'b8_off')]);
+      const [comparison, latency] = await withServers(
+        [
+          startServer('palazzo', 'palazzo (metering on)', { ...palazzoEnv({ databaseUrl: on.url }), PALAZZO_METERING: 'on' }),
+          startServer('palazzo', 'palazzo (metering off)', { ...palazzoEnv({ databaseUrl: off.url }), PALAZZO_METERING: 'off' }),
+        ],
+        async ([metered, unmetered]) => {
+          const target = (server: ServerHandle, seeded: SeededKey) => ({
+            url: server.url,
+            path: `/v1/api-keys/${seeded.apiKeyId}`,
+            headers: { authorization: `Bearer ${seeded.key}` },
+          });
+          const [ta, tb] = [target(metered!, on.seeded), target(unmetered!, off.seeded)];
+          await probe(metered!, ta.path, ta.headers);
+          await probe(unmetered!, tb.path, tb.headers);
+          const [la, lb] = ['B2 read, metering on', 'B2 read, metering off'];
+          return [
+            await compare(
+              'b8',
+              { label: la, server: metered!, target: ta, db: await dbProbe(on.url, 'palazzo_app') },
+              { label: lb, server: unmetered!, target: tb, db: await dbProbe(off.url, 'palazzo_app') },
+              log,
+            ),
+            await compareLatency('b8', { label: la, ...ta }, { label: lb, ...tb }, LATENCY_RPS, SETTINGS, log),
+          ] as const;
+        },
+      );
+      const flushMs = process.env.PALAZZO_USAGE_FLUSH_MS || '5000';
+      outcome = withAddedP99(
+        judge(comparison, { metric: 'rps', op: '>=', value: 0.95 }, [
+          `A flushes its counts every ${flushMs} ms (PALAZZO_USAGE_FLUSH_MS); B runs without the metering hook (PALAZZO_METERING=off)`,
+        ]),
+        latency,
+        0.2,
+      );
+    } else if (name === 'fairness') {
+      const floodLimits = { requestsPerMinute: FAIRNESS.floodLimitPerMinute, apiCallsPerMonth: BENCH_LIMITS.apiCallsPerMonth };
+      const otherLimits = { requestsPerMinute: FAIRNESS.otherLimitPerMinute, apiCallsPerMonth: BENCH_LIMITS.apiCallsPerMonth };
+      const { url, keys } = await postgresTenantsDataset(DATABASE_URL, 'fairness', [
+        { customLimits: floodLimits },
+        { customLimits: otherLimits },
+        { customLimits: otherLimits },
+        { customLimits: otherLimits },
+      ]);
+      const [flood, ...others] = keys as [SeededKey, ...SeededKey[]];
+      const floodRate = (FAIRNESS.floodLimitPerMinute * FAIRNESS.floodMultiple) / 60;
+      log(
+        `fairness: F limited to ${FAIRNESS.floodLimitPerMinute}/min, flooding at ${floodRate.toFixed(0)} req/s (${FAIRNESS.floodMultiple}×); ` +
+          `O1..O3 limited to ${FAIRNESS.otherLimitPerMinute}/min, ${FAIRNESS.otherRate} req/s each; open loop, B2's request`,
+      );
+      const result = await withServers([startServer('palazzo', 'palazzo', palazzoEnv({ databaseUrl: url }))], async ([app]) => {
+        for (const key of keys) await probe(app!, `/v1/api-keys/${key.apiKeyId}`, { authorization: `Bearer ${key.key}` });
+        return runFairness(app!, others, flood, log);
+      });
+      const fairOk = result.othersNon2xx === 0 && result.othersErrors === 0 && result.flood.rateLimited > 0;
+      outcome = judge(result.comparison, { metric: 'p99', op: '<=', value: 2 }, [
+        `others' p99 pooled over all rounds: ${result.pooled.flood.p99.toFixed(2)} ms with the flood vs ${result.pooled.quiet.p99.toFixed(2)} ms ` +
+          `without (ratio ${(result.pooled.flood.p99 / result.pooled.quiet.p99).toFixed(2)}); p50 ${result.pooled.flood.p50.toFixed(2)} vs ` +
+          `${result.pooled.quiet.p50.toFixed(2)} ms`,
+        `others' non-2xx over all measured windows: ${result.othersNon2xx} (errors ${result.othersErrors}); target 0`,
+        `F over its flood windows: sent ${result.flood.sent}, ${result.flood.ok} 2xx, ${result.flood.rateLimited} 429, ` +
+          `${result.flood.otherNon2xx} other non-2xx, ${result.flood.errors} errors; target: 429s`,
+        `open loop (evenly spaced requests, own connections per tenant); in-memory rate limiter; latency ratio A/B of the others' pooled percentiles; ` +
+          `server CPU µs/req counts every response, F's 429s included`,
+      ]);
+      if (!fairOk && outcome.verdict === 'met') outcome.verdict = 'missed';
+      outcome.extra = {
+        fairness: {
+          settings: FAIRNESS,
+          floodRate,
+          flood: result.flood,
+          othersNon2xx: result.othersNon2xx,
+          othersErrors: result.othersErrors,
+          pooled: result.pooled,
+          detail: result.detail,
+        },
+      };
     } else {
       log(`seeding B10: ${B10_TENANTS} and ${B10_SMALL_TENANTS} tenants, ${B10_ROWS} API keys (+ as many secrets) each`);
       const many = await tenantCountDataset(DATABASE_URL, 'b10_many', B10_TENANTS, B10_ROWS);

@@ -197,7 +197,11 @@ export async function postgresDataset(adminUrl: string, label: string): Promise<
 }
 
 /** A migrated PostgreSQL database with one tenant and key per spec, created through the API. */
-export async function postgresTenantsDataset(adminUrl: string, label: string, specs: TenantSpec[]): Promise<{ url: string; keys: SeededKey[] }> {
+export async function postgresTenantsDataset(
+  adminUrl: string,
+  label: string,
+  specs: TenantSpec[],
+): Promise<{ url: string; keys: SeededKey[] }> {
   const url = await createDatabase(adminUrl, label);
   const db = createPostgresDatabase({ ownerUrl: url, appUrl: appUrlFrom(url), poolMax: 2 });
   try {

@@ -20,6 +20,8 @@ export type FairnessResult = {
   /** The others' non-2xx responses and errors over every measured window of both legs. */
   othersNon2xx: number;
   othersErrors: number;
+  /** The others' latency percentiles over every measured window of each leg (all rounds pooled), ms. */
+  pooled: Record<'flood' | 'quiet', { p50: number; p95: number; p99: number }>;
   /** Per round and leg: each other tenant's 2xx count and p99, and F's tally. */
   detail: Array<{ round: number; leg: 'flood' | 'quiet'; others: Array<{ name: string; ok: number; p99: number }>; flood?: FloodTally }>;
 };
@@ -60,6 +62,7 @@ export async function runFairness(
   const floodTotal: FloodTally = { sent: 0, ok: 0, rateLimited: 0, otherNon2xx: 0, errors: 0 };
   let othersNon2xx = 0;
   let othersErrors = 0;
+  const all = { flood: [] as number[], quiet: [] as number[] };
 
   const leg = async (round: number, withFlood: boolean): Promise<LegRound> => {
     const streams = withFlood ? [...otherStreams, floodStream] : otherStreams;
@@ -72,6 +75,7 @@ export async function runFairness(
     const otherResults = results.filter((r) => r.name !== 'F');
     const f = results.find((r) => r.name === 'F');
     const latencies = pooled(otherResults);
+    for (const v of latencies) all[withFlood ? 'flood' : 'quiet'].push(v);
     const ok = otherResults.reduce((n, r) => n + r.ok, 0);
     const non2xx = otherResults.reduce((n, r) => n + r.non2xx, 0);
     const errors = otherResults.reduce((n, r) => n + r.errors, 0);
@@ -124,7 +128,9 @@ export async function runFairness(
       `[fairness] round ${round}/${SETTINGS.rounds} ${(withFlood ? 'others + F flood' : 'others alone').padEnd(17)} others ${fmt(result.rps)} req/s ` +
         `p50 ${fmt(result.latencyMs.p50, 2)} p95 ${fmt(result.latencyMs.p95, 2)} p99 ${fmt(result.latencyMs.p99, 2)} ms, non-2xx ${non2xx}, errors ${errors}; ` +
         `server CPU ${fmt(((user + system) / 1e6 / seconds) * 100)}%` +
-        (tally ? `; F sent ${tally.sent}: ${tally.ok} 2xx, ${tally.rateLimited} 429, ${tally.otherNon2xx} other, ${tally.errors} errors` : ''),
+        (tally
+          ? `; F sent ${tally.sent}: ${tally.ok} 2xx, ${tally.rateLimited} 429, ${tally.otherNon2xx} other, ${tally.errors} errors`
+          : ''),
     );
     return result;
   };
@@ -140,5 +146,10 @@ export async function runFairness(
     measured,
     warnings,
   );
-  return { comparison, flood: floodTotal, othersNon2xx, othersErrors, detail };
+  const percentiles = (values: number[]) => {
+    const s = sorted(values);
+    return { p50: percentileOfSorted(s, 50), p95: percentileOfSorted(s, 95), p99: percentileOfSorted(s, 99) };
+  };
+  const pooledAll = { flood: percentiles(all.flood), quiet: percentiles(all.quiet) };
+  return { comparison, flood: floodTotal, othersNon2xx, othersErrors, pooled: pooledAll, detail };
 }
