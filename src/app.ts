@@ -6,7 +6,15 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { createGuard, roleRoutes } from './modules/access/index.ts';
+import { auditedDatabase, auditRoutes, buildEntry, createAuditService } from './modules/audit/index.ts';
+import {
+  createConditionGuard,
+  createGuard,
+  createRoleService,
+  createRouteCatalogue,
+  registerBuiltinLoaders,
+  roleRoutes,
+} from './modules/access/index.ts';
 import { API_KEY_PREFIX, apiKeyRoutes, createApiKeyService } from './modules/api-keys/index.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { createAdmission, createRateLimiter } from './modules/limits/index.ts';
@@ -16,17 +24,29 @@ import {
   authRoutes,
   createAuthService,
   createPasswordHasher,
+  createSessionService,
+  createStepUp,
   createTokenService,
   createUserService,
+  findUserById,
   meRoutes,
+  sessionRoutes,
   userRoutes,
 } from './modules/identity/index.ts';
+import { createMfaService, mfaRoutes, type SendOneTimeCode } from './modules/mfa/index.ts';
 import { createOperatorService, operatorAuthRoutes } from './modules/operators/index.ts';
 import { brandingRoutes, createBrandingService } from './modules/branding/index.ts';
 import { createDomainService, domainRoutes, systemTxtResolver, type TxtResolver } from './modules/domains/index.ts';
 import { createExperimentService, experimentRoutes } from './modules/experiments/index.ts';
 import { createLocalizationService, localizationRoutes } from './modules/localization/index.ts';
+import { aiRoutes, createAiService, emptyRetriever, type Retriever } from './modules/ai/index.ts';
+import { assistantRoutes, createAssistantService } from './modules/assistant/index.ts';
+import { createImpersonationService, impersonationRoutes } from './modules/impersonation/index.ts';
+import { createSsoService, ssoConfigRoutes, ssoLoginRoutes } from './modules/sso/index.ts';
+import { accountAuthRoutes, accountRoutes, createAccountService } from './modules/accounts/index.ts';
+import { createMailService, operatorMailRoutes } from './modules/mail/index.ts';
 import { insertSecurityEvent, securityEventRoutes } from './modules/security-events/index.ts';
+import { createThreatService, threatRoutes } from './modules/threats/index.ts';
 import {
   assertTenantUsable,
   createTenantDirectory,
@@ -34,6 +54,7 @@ import {
   operatorTenantRoutes,
   tenantSelfRoutes,
 } from './modules/tenants/index.ts';
+import type { RouteAuth } from './modules/access/index.ts';
 import type { Config } from './platform/config.ts';
 import type { Database, Tx } from './platform/db/database.ts';
 import { AppError } from './platform/errors.ts';
@@ -54,6 +75,12 @@ export type BuildOptions = {
   resolveTxt?: TxtResolver;
   /** Where configuration rollouts read request outcomes (default: this node's onResponse counts); tests inject their own. */
   configErrorSource?: RequestErrorSource;
+  /** Knowledge retrieval for the assistant (the knowledge module's); default: no passages. */
+  retriever?: Retriever;
+  /** Milliseconds since the epoch for session lifetimes, step-up and TOTP steps; tests inject a clock. */
+  clock?: () => number;
+  /** Sends email one-time codes of adaptive MFA (the mail module); without one such a login is refused. */
+  sendOneTimeCode?: SendOneTimeCode;
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -70,7 +97,10 @@ function validatorFactory() {
 
 /** Builds the whole application around a database; `main.ts` listens, tests call `inject`. */
 export async function buildApp(options: BuildOptions) {
-  const { config, db } = options;
+  const { config } = options;
+  // Every service gets the audited door: inside a request that may change data, each tenant
+  // transaction that changed something commits with its audit entry (src/modules/audit).
+  const db = auditedDatabase(options.db, buildEntry);
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: config.bodyLimit,
@@ -116,6 +146,7 @@ export async function buildApp(options: BuildOptions) {
     passwords,
     directory,
     onSeatsUsed: (tx, tenantId, used, limit) => onSeatsUsed?.(tx, tenantId, used, limit) ?? Promise.resolve(),
+    requireRecentAuth: (actor) => stepUp.assertRecent(actor),
   });
   const tenants = createTenantService({
     db,
@@ -129,6 +160,8 @@ export async function buildApp(options: BuildOptions) {
     }),
     createOwner: (tx, tenantId, owner) => users.insertOwner(tx, tenantId, owner),
   });
+  // Threat detection: login throttling, anomaly detection and its automatic responses (F-B7).
+  const threats = createThreatService({ db, bus, log, options: { redisUrl: config.redisUrl, ...config.threats } });
   const auth = createAuthService({
     db,
     bus,
@@ -137,8 +170,30 @@ export async function buildApp(options: BuildOptions) {
     directory,
     accessTtlSeconds: config.accessTokenTtlSeconds,
     refreshTtlSeconds: config.refreshTokenTtlSeconds,
+    // Second factor and session lifetimes from the tenant's security policy (set up below).
+    loginPolicy: { afterPassword: (input) => mfa.afterPassword(input), sessionLifetime: (tenantId) => sessionLifetime(tenantId) },
+    clock: options.clock,
+    assertPasswordLoginAllowed: (tenantId, user, client) => sso.assertPasswordLoginAllowed(tenantId, user, client),
+    loginProtection: threats.login,
   });
-  const apiKeys = createApiKeyService({ db, bus, log, cacheTtlMs: config.apiKeyCacheTtlMs });
+  const apiKeys = createApiKeyService({
+    db,
+    bus,
+    log,
+    cacheTtlMs: config.apiKeyCacheTtlMs,
+    requireRecentAuth: (principal) => stepUp.assertRecent(principal),
+  });
+  const sso = createSsoService({
+    db,
+    bus,
+    directory,
+    auth,
+    users,
+    masterKey: config.masterKey,
+    publicUrl: config.publicUrl,
+    allowHttp: config.ssoAllowHttp,
+  });
+  const impersonation = createImpersonationService({ db, tokens, directory });
   const operators = createOperatorService({ db, tokens, passwords, ttlSeconds: config.accessTokenTtlSeconds });
   const localization = createLocalizationService({ db, bus, tenants });
   const experiments = createExperimentService({ db });
@@ -154,6 +209,24 @@ export async function buildApp(options: BuildOptions) {
 
   await tenants.ensureBuiltinTiers();
 
+  const audit = createAuditService({
+    db: options.db,
+    log,
+    jobs,
+    async retentionDays() {
+      const out: Array<{ tenantId: string; days: number }> = [];
+      let after: string | null = null;
+      for (;;) {
+        const page = await tenants.list({ after, limit: 500 });
+        for (const tenant of page) {
+          if (tenant.status !== 'deleted') out.push({ tenantId: tenant.id, days: tenant.limits.auditRetentionDays });
+        }
+        if (page.length < 500) return out;
+        after = page.at(-1)?.id ?? null;
+      }
+    },
+  });
+
   const usage = createUsageService({ db, directory });
   usage.registerGauge('seats', (tx) => users.countActive(tx));
   onSeatsUsed = (tx, tenantId, used, limit) => usage.checkAlerts(tx, tenantId, 'seats', used, limit);
@@ -161,6 +234,19 @@ export async function buildApp(options: BuildOptions) {
     const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM roles WHERE NOT builtin');
     return rows[0]?.n ?? 0;
   });
+  // Custom roles (F-B5): the tier's limit is enforced where a role is made; alerts at 80% and 100%.
+  const roles = createRoleService({
+    db,
+    bus,
+    async customRoleLimit(tx, tenantId) {
+      const tenant = await directory.getWithin(tx, tenantId);
+      return tenant?.limits.customRoles ?? 0;
+    },
+    onCustomRolesUsed: (tx, tenantId, used, limit) => usage.checkAlerts(tx, tenantId, 'custom_roles', used, limit),
+  });
+  const routeCatalogue = createRouteCatalogue();
+  const conditions = createConditionGuard({ db });
+  registerBuiltinLoaders(conditions);
   const meter = createApiCallMeter({
     db,
     log,
@@ -174,6 +260,21 @@ export async function buildApp(options: BuildOptions) {
     },
   });
   const limiter = createRateLimiter({ redisUrl: config.redisUrl, log });
+  const mail = createMailService({ db, jobs, log, masterKey: config.masterKey, smtpUrl: config.smtpUrl, from: config.mailFrom });
+  const accounts = createAccountService({
+    db,
+    bus,
+    log,
+    mail,
+    users,
+    tenants,
+    directory,
+    passwords,
+    limiter,
+    publicUrl: config.publicUrl,
+    signup: config.signup,
+    signupPerMinute: config.signupPerMinute,
+  });
 
   // Configuration engine: the effective configuration of each tenant is cached per node and dropped
   // on every node through the bus; rollouts watch the 5xx share of tenant requests counted below.
@@ -181,10 +282,54 @@ export async function buildApp(options: BuildOptions) {
   const configuration = createConfigService({ db, bus, log, errors: options.configErrorSource ?? requestErrors });
   await configuration.ensureBuiltins();
 
+  // AI provider per tenant (keys sealed under the master key) and the assistant.
+  const ai = createAiService({
+    db,
+    masterKey: config.masterKey,
+    usage,
+    directory,
+    options: { timeoutMs: config.aiTimeoutMs, allowPrivateUrls: config.aiAllowPrivateUrls },
+  });
+  const assistant = createAssistantService({ db, ai, retriever: options.retriever ?? emptyRetriever, config: configuration });
+  // Sessions in depth, step-up and second factors (F-B2, F-B3), under the tenant's `security.*` policy.
+  const security = async (tenantId: string) => (await configuration.get(tenantId)).security;
+  const sessionLifetime = async (tenantId: string) => {
+    const policy = await security(tenantId);
+    return { idleMs: policy.sessionIdleMinutes * 60_000, absoluteMs: policy.sessionAbsoluteMinutes * 60_000 };
+  };
+  const stepUp = createStepUp({ maxAgeMinutes: async (tenantId) => (await security(tenantId)).stepUpMinutes, clock: options.clock });
+  const sessions = createSessionService({ db, bus, lifetime: sessionLifetime, clock: options.clock });
+  const mfa = createMfaService({
+    db,
+    bus,
+    directory,
+    passwords,
+    masterKey: config.masterKey,
+    security,
+    stepUp,
+    openSession: (tenantId, userId, client, amr) => auth.openSession(tenantId, userId, client, amr),
+    // Adaptive MFA's email code goes through the mail outbox, in the transaction of the challenge.
+    sendOneTimeCode:
+      options.sendOneTimeCode ??
+      (async (tx, message) => {
+        const user = await findUserById(tx, message.userId);
+        await mail.enqueue(tx, {
+          tenantId: message.tenantId,
+          to: message.email,
+          userId: message.userId,
+          locale: message.locale,
+          template: 'sign_in_code',
+          data: { name: user?.name ?? message.email, code: message.code, expiresAt: new Date(Date.now() + 10 * 60_000) },
+        });
+      }),
+    clock: options.clock,
+  });
+
   const guard = createGuard({
     apiKeyPrefix: API_KEY_PREFIX,
     resolveApiKey: apiKeys.resolve,
-    resolveAccessToken: auth.resolveAccessToken,
+    resolveAccessToken: (token) =>
+      impersonation.isImpersonationToken(token) ? impersonation.resolve(token) : auth.resolveAccessToken(token),
     resolveOperator: operators.resolve,
     async assertTenantActive(tenantId) {
       const tenant = await directory.get(tenantId);
@@ -221,6 +366,7 @@ export async function buildApp(options: BuildOptions) {
     }
     const auth = (route.config as { auth?: { kind: string } } | undefined)?.auth;
     if (!auth) throw new Error(`route ${route.method} ${url} declares no auth`);
+    routeCatalogue.add(route.method, url, auth as RouteAuth);
     if (auth.kind !== 'public' && route.schema) {
       route.schema = { ...route.schema, security: [{ bearer: [] }] } as typeof route.schema;
     }
@@ -246,7 +392,13 @@ export async function buildApp(options: BuildOptions) {
   // Problem titles in the caller's language: the user's locale, then Accept-Language, then the tenant's.
   app.setErrorHandler(localizedErrorHandler((request) => localization.messageLocale(request)));
   app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onRequest', audit.hooks.onRequest);
+  app.addHook('onResponse', audit.hooks.onResponse);
   app.addHook('preValidation', guard);
+  // Attribute conditions need the validated body and params, so they run after validation.
+  app.addHook('preHandler', conditions.check);
+  // Refusals feed the anomaly detector (in memory); only errors pass here.
+  app.addHook('onError', threats.onError);
   // PALAZZO_METERING=off (benchmark B8's baseline) leaves the metering hook out.
   if (config.metering) {
     app.addHook('onResponse', async (request, reply) => {
@@ -277,7 +429,8 @@ export async function buildApp(options: BuildOptions) {
   await app.register(authRoutes({ auth, tokens }));
   await app.register(meRoutes({ users, directory }));
   await app.register(userRoutes(users));
-  await app.register(roleRoutes({ db }));
+  await app.register(roleRoutes({ roles, catalogue: routeCatalogue }));
+  await app.register(threatRoutes(threats));
   await app.register(apiKeyRoutes(apiKeys));
   await app.register(securityEventRoutes({ db }));
   await app.register(tenantSelfRoutes(tenants));
@@ -289,17 +442,34 @@ export async function buildApp(options: BuildOptions) {
   await app.register(domainRoutes(domains));
   await app.register(brandingRoutes({ branding, localization }));
   await app.register(configRoutes(configuration));
+  await app.register(auditRoutes(audit));
+  await app.register(aiRoutes(ai));
+  await app.register(assistantRoutes({ assistant, localization }));
+  await app.register(sessionRoutes(sessions));
+  await app.register(mfaRoutes(mfa));
+  await app.register(ssoConfigRoutes(sso));
+  await app.register(ssoLoginRoutes(sso));
+  await app.register(impersonationRoutes(impersonation));
+  await app.register(accountAuthRoutes(accounts));
+  await app.register(accountRoutes(accounts));
+  await app.register(operatorMailRoutes(mail));
 
   app.addHook('onClose', async () => {
     await jobs.stop();
+    await accounts.settle();
+    await mail.close();
     configuration.close();
     await apiKeys.close();
+    await threats.close();
     await meter.close();
     await limiter.close();
     await pubsub.close();
   });
 
-  if (options.runJobs) jobs.start();
+  if (options.runJobs) {
+    await audit.scheduleRetention();
+    jobs.start();
+  }
   await app.ready();
   return {
     app,
@@ -319,6 +489,18 @@ export async function buildApp(options: BuildOptions) {
       limiter,
       config: configuration,
       requestErrors,
+      audit,
+      ai,
+      assistant,
+      sessions,
+      mfa,
+      stepUp,
+      sso,
+      impersonation,
+      roles,
+      threats,
+      mail,
+      accounts,
     },
   };
 }

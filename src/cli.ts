@@ -83,4 +83,58 @@ tenants
     }
   });
 
+const audit = program.command('audit').description('the audit log');
+audit
+  .command('verify')
+  .description("recompute a tenant's audit hash chain; exits 1 when it is broken")
+  .requiredOption('--tenant <slug>', 'tenant slug')
+  .action(async (options: { tenant: string }) => {
+    try {
+      const report = await withApp(async (p) => {
+        const tenant = await p.services.directory.getBySlug(options.tenant.toLowerCase());
+        if (!tenant) throw new Error(`no tenant with slug ${options.tenant}`);
+        return p.services.audit.verify(tenant.id);
+      });
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      if (!report.valid) process.exit(1);
+    } catch (error) {
+      fail(error);
+    }
+  });
+const mail = program.command('mail').description('read the mail outbox');
+mail
+  .command('list')
+  .description('list outbound mail, newest first (kept messages show their body: without SMTP this is how links reach people)')
+  .option('--tenant <id>', 'only this tenant (id)')
+  .option('--status <status>', 'kept | queued | sent | failed')
+  .option('--to <address>', 'only this recipient')
+  .option('--limit <n>', 'how many', '20')
+  .option('--body', 'print the text body of each message that still has one')
+  .action(
+    async (options: { tenant?: string; status?: 'kept' | 'queued' | 'sent' | 'failed'; to?: string; limit: string; body?: boolean }) => {
+      try {
+        const limit = Math.min(Math.max(Number.parseInt(options.limit, 10) || 20, 1), 1000);
+        const rows = await withApp((p) =>
+          p.services.mail.list({
+            tenantId: options.tenant,
+            status: options.status,
+            recipient: options.to?.toLowerCase(),
+            before: null,
+            limit,
+          }),
+        );
+        for (const { row, body } of rows.slice(0, limit)) {
+          process.stdout.write(
+            `${row.created_at.toISOString()}  ${row.status.padEnd(6)} ${row.template.padEnd(15)} ${row.locale}  ${row.recipient}  ${row.subject}  (${row.id})\n`,
+          );
+          if (row.last_error) process.stdout.write(`    last error: ${row.last_error}\n`);
+          if (options.body && body) process.stdout.write(`${body.text.replace(/^/gm, '    ')}\n\n`);
+        }
+        if (rows.length === 0) process.stdout.write('no mail\n');
+      } catch (error) {
+        fail(error);
+      }
+    },
+  );
+
 await program.parseAsync(process.argv);

@@ -36,6 +36,28 @@ export type Config = {
   poolMax: number;
   /** Tenants' public pages answer at `<slug>.<baseDomain>` when set (custom domains work without it). */
   baseDomain: string | undefined;
+  /** Longest wait for an AI provider call (chat first token, embeddings) before degrading. */
+  aiTimeoutMs: number;
+  /** Tenants may point an OpenAI-compatible base URL at loopback or private addresses (self-hosted Ollama/vLLM). */
+  aiAllowPrivateUrls: boolean;
+  /**
+   * Accept OpenID Connect issuers over plain http (PALAZZO_SSO_ALLOW_HTTP=true). Off by default:
+   * for development and tests against a provider on loopback only.
+   */
+  ssoAllowHttp: boolean;
+  /** Threat detection (F-B7): login throttling and anomaly detection (README "Threat detection"). */
+  threats: {
+    login: { freeFailures: number; maxDelaySeconds: number; ipFailures: number };
+    anomaly: { floor: number; multiplier: number; windowSeconds: number; lockMinutes: number };
+  };
+  /** Outbound mail over SMTP (nodemailer URL); unset: mail is kept in the outbox for operators. */
+  smtpUrl: string | undefined;
+  /** The From of outbound mail. */
+  mailFrom: string;
+  /** Self-service signup (POST /v1/auth/signup); PALAZZO_SIGNUP=off refuses it. */
+  signup: boolean;
+  /** Signups and password-reset requests per client address per minute. */
+  signupPerMinute: number;
 };
 
 export class ConfigError extends Error {}
@@ -65,6 +87,14 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
   }
   return raw;
+}
+
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new ConfigError(`${name} must be on or off, got "${raw}"`);
 }
 
 /** A DNS name such as `palazzo.example.com` (lower-cased, no scheme, port or trailing dot). */
@@ -139,6 +169,26 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     },
     poolMax: int(env, 'PALAZZO_DB_POOL_MAX', 10, 1, 200),
     baseDomain: hostname(env, 'PALAZZO_BASE_DOMAIN'),
+    aiTimeoutMs: int(env, 'PALAZZO_AI_TIMEOUT_MS', 20_000, 100, 600_000),
+    aiAllowPrivateUrls: env.PALAZZO_AI_ALLOW_PRIVATE_URLS === 'true',
+    ssoAllowHttp: env.PALAZZO_SSO_ALLOW_HTTP === 'true',
+    threats: {
+      login: {
+        freeFailures: int(env, 'PALAZZO_LOGIN_FREE_FAILURES', 5, 1, 100),
+        maxDelaySeconds: int(env, 'PALAZZO_LOGIN_MAX_DELAY_SECONDS', 900, 1, 86_400),
+        ipFailures: int(env, 'PALAZZO_LOGIN_IP_FAILURES', 100, 1, 100_000),
+      },
+      anomaly: {
+        floor: int(env, 'PALAZZO_ANOMALY_FLOOR', 100, 1, 1_000_000),
+        multiplier: int(env, 'PALAZZO_ANOMALY_MULTIPLIER', 5, 1, 1000),
+        windowSeconds: int(env, 'PALAZZO_ANOMALY_WINDOW_SECONDS', 600, 10, 86_400),
+        lockMinutes: int(env, 'PALAZZO_ANOMALY_LOCK_MINUTES', 60, 1, 10_080),
+      },
+    },
+    smtpUrl: url(env, 'PALAZZO_SMTP_URL', ['smtp:', 'smtps:']),
+    mailFrom: env.PALAZZO_MAIL_FROM || 'Palazzo <no-reply@palazzo.local>',
+    signup: onOff(env, 'PALAZZO_SIGNUP', true),
+    signupPerMinute: int(env, 'PALAZZO_SIGNUP_RATE', 5, 1, 10_000),
     ...overrides,
   };
   if (config.operatorPassword !== undefined && config.operatorPassword.length < 15) {

@@ -11,7 +11,8 @@ export type Invalidation =
   | { type: 'config'; scope: 'global' | 'profile' | 'tier' | 'rollout'; key?: string }
   | { type: 'session'; tenantId: string; sessionId: string }
   | { type: 'user'; tenantId: string; userId: string }
-  | { type: 'api_key'; tenantId: string; apiKeyId: string };
+  | { type: 'api_key'; tenantId: string; apiKeyId: string }
+  | { type: 'role'; tenantId: string; roleKey: string };
 
 const CHANNEL = 'invalidate';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { buildApp, type Palazzo } from '../../src/app.ts';
+import { type BuildOptions, buildApp, type Palazzo } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/platform/config.ts';
 import type { Database } from '../../src/platform/db/database.ts';
 import { migrate } from '../../src/platform/db/migrate.ts';
@@ -76,7 +76,14 @@ export function uniqueSlug(prefix = 't'): string {
   return `${prefix}-${process.pid}-${counter}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function createTestContext(options: { config?: Partial<Config>; db?: Database } = {}): Promise<TestContext> {
+export async function createTestContext(
+  options: {
+    config?: Partial<Config>;
+    db?: Database;
+    build?: Pick<BuildOptions, 'retriever' | 'clock' | 'sendOneTimeCode'>;
+    logger?: BuildOptions['logger'];
+  } = {},
+): Promise<TestContext> {
   const db = options.db ?? (await openTestDatabase());
   const config = testConfig(options.config);
   const dns = new Map<string, string[][] | Error>();
@@ -86,7 +93,7 @@ export async function createTestContext(options: { config?: Partial<Config>; db?
     if (!answer) throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
     return answer;
   };
-  const palazzo = await buildApp({ config, db, resolveTxt });
+  const palazzo = await buildApp({ config, db, resolveTxt, logger: options.logger, ...options.build });
   const app = palazzo.app;
   const operatorEmail = `op-${uniqueSlug()}@test.palazzo`;
   await palazzo.services.operators.create({ email: operatorEmail, name: 'Test operator', password: OPERATOR.password });

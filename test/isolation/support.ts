@@ -4,10 +4,11 @@
  * transactions and savepoint probes.
  */
 import { randomUUID } from 'node:crypto';
+import { type TOTP, URI } from 'otpauth';
 import { expect } from 'vitest';
 import { CONTROL_PLANE_TENANT_COLUMNS } from '../../src/modules/tenants/index.ts';
 import type { Database, Tx } from '../../src/platform/db/database.ts';
-import type { TestContext, TestTenant } from '../helpers/harness.ts';
+import { PASSWORD, type TestContext, type TestTenant } from '../helpers/harness.ts';
 
 export const APP_ROLE = 'palazzo_app';
 
@@ -16,6 +17,8 @@ export const CONTROL_PLANE_WITH_TENANT_ID: Record<string, string> = {
   jobs: 'durable job queue shared by every node; a job names its tenant and the worker re-enters withTenant for tenant work',
   verified_domains:
     'hostname routing: one tenant per verified hostname across the instance, read before any tenant context exists (public pages by Host)',
+  mail_outbox:
+    'outbound mail queue of the instance (transactional outbox), read by operators across tenants and by the delivery job; bodies sealed with the master key; no tenant route reads it',
 };
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -189,9 +192,103 @@ export async function seedTenant(ctx: TestContext): Promise<SeededTenant> {
     payload: { type: 'conversion' },
   });
   expect(conversion.statusCode, conversion.body).toBe(200);
+  // Assistant: a conversation with messages and a memory (extractive, no provider yet), an intent,
+  // the domain vocabulary, then a provider (its key sealed; nothing calls it here).
+  const chat = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/assistant/chat',
+    headers: auth,
+    payload: { message: 'remember that the seeded tenant prefers tea' },
+  });
+  expect(chat.statusCode, chat.body).toBe(200);
+  const intent = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/assistant/intents',
+    headers: auth,
+    payload: { name: 'seeded_intent', examples: ['where is my parcel'] },
+  });
+  expect(intent.statusCode, intent.body).toBe(201);
+  const vocabulary = await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/assistant/vocabulary',
+    headers: auth,
+    payload: { entries: [{ term: 'refund', synonyms: ['money back'] }] },
+  });
+  expect(vocabulary.statusCode, vocabulary.body).toBe(200);
+  const provider = await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/ai/provider',
+    headers: auth,
+    payload: { kind: 'openai', chatModel: 'gpt-4o-mini', apiKey: 'sk-seeded-1234' },
+  });
+  expect(provider.statusCode, provider.body).toBe(200);
+  // Second factors: a user with TOTP (mfa_totp, mfa_recovery_codes) whose next login waits for a code (mfa_challenges).
+  const enrolled = await ctx.user(tenant, 'member');
+  const start = await ctx.app.inject({ method: 'POST', url: '/v1/me/mfa/totp', headers: enrolled.auth });
+  expect(start.statusCode, start.body).toBe(200);
+  const totp = URI.parse(start.json().otpauthUri) as TOTP;
+  const confirm = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/me/mfa/totp/confirm',
+    headers: enrolled.auth,
+    payload: { code: totp.generate() },
+  });
+  expect(confirm.statusCode, confirm.body).toBe(200);
+  const challenge = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    payload: { tenant: tenant.slug, email: enrolled.email, password: PASSWORD },
+  });
+  expect(challenge.json().mfaRequired, challenge.body).toBe(true);
+  // Single sign-on: the configuration through the API; a linked identity, a login state and an
+  // exchange code as the flow against a provider leaves them (test/sso runs that flow for real).
+  const sso = await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/sso/oidc',
+    headers: auth,
+    payload: { issuer: `https://idp.${tenant.slug}.example`, clientId: 'seeded', clientSecret: 'seeded secret' },
+  });
+  expect(sso.statusCode, sso.body).toBe(200);
+  await ctx.db.withTenant(tenant.id, async (tx) => {
+    const issuer = `https://idp.${tenant.slug}.example`;
+    await tx.query('INSERT INTO sso_identities (tenant_id, issuer, subject, user_id, email) VALUES ($1, $2, $3, $4, $5)', [
+      tenant.id,
+      issuer,
+      `sub-${member.id}`,
+      member.id,
+      member.email,
+    ]);
+    await tx.query(
+      `INSERT INTO sso_login_states (tenant_id, state_hash, nonce, code_verifier_sealed, issuer, expires_at)
+       VALUES ($1, $2, 'nonce', 'sealed', $3, now() + interval '5 minutes')`,
+      [tenant.id, `seeded-${randomUUID()}`, issuer],
+    );
+    await tx.query(
+      `INSERT INTO sso_exchange_codes (tenant_id, code_hash, user_id, expires_at) VALUES ($1, $2, $3, now() + interval '1 minute')`,
+      [tenant.id, `seeded-${randomUUID()}`, member.id],
+    );
+  });
+  // An operator's impersonation grant (impersonation_grants).
+  const impersonation = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/operator/tenants/${tenant.id}/impersonate`,
+    headers: ctx.operatorAuth,
+    payload: { reason: 'seeded support case', minutes: 5 },
+  });
+  expect(impersonation.statusCode, impersonation.body).toBe(201);
+  // Accounts: a verification link (account_tokens, and a mail_outbox row) and an invitation (invitations).
+  const verification = await ctx.app.inject({ method: 'POST', url: '/v1/me/email-verification', headers: auth });
+  expect(verification.statusCode, verification.body).toBe(202);
+  const invitation = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/invitations',
+    headers: auth,
+    payload: { email: `invited@${tenant.slug}.example`, role: 'member' },
+  });
+  expect(invitation.statusCode, invitation.body).toBe(201);
   // The calls above are metered too: write their counters now, so the tenant's rows are settled.
   await ctx.palazzo.services.meter.flush();
-  return { ...tenant, member, key, emails: [tenant.ownerEmail, member.email].sort() };
+  return { ...tenant, member, key, emails: [tenant.ownerEmail, member.email, enrolled.email].sort() };
 }
 
 /** Fails, naming the table, when the seeder left a tenant table empty for this tenant. */

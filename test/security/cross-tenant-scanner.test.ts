@@ -124,8 +124,69 @@ async function createDomain(tenant: TestTenant): Promise<string> {
   return res.json().id;
 }
 
+/** A second session of the tenant's owner; its id is what DELETE /v1/me/sessions/:id ends. */
+async function createOwnerSession(tenant: TestTenant): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    payload: { tenant: tenant.slug, email: tenant.ownerEmail, password: PASSWORD },
+  });
+  if (res.statusCode !== 200 || !res.json().accessToken) throw new Error(res.body);
+  const list = await ctx.app.inject({
+    method: 'GET',
+    url: '/v1/me/sessions',
+    headers: { authorization: `Bearer ${res.json().accessToken}` },
+  });
+  return (list.json().data as { id: string; current: boolean }[]).find((s) => s.current)?.id as string;
+}
+
+async function createInvitation(tenant: TestTenant): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/invitations',
+    headers: tenant.auth,
+    payload: { email: `invited-${uniqueSlug()}@${tenant.slug}.test`, role: 'member' },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return res.json().id;
+}
+
 /** The same multipart logo body for every call (one boundary). */
 const LOGO_UPLOAD = multipart(makePng(), { filename: 'logo.png', contentType: 'image/png' });
+
+/** The `done` event of an assistant answer given to the tenant's owner. */
+async function assistantChat(tenant: TestTenant, message: string): Promise<{ conversationId: string; memorySaved: { id: string } }> {
+  const res = await ctx.app.inject({ method: 'POST', url: '/v1/assistant/chat', headers: tenant.auth, payload: { message } });
+  if (res.statusCode !== 200) throw new Error(res.body);
+  const done = res.body.split('\n\n').find((block) => block.startsWith('event: done'));
+  return JSON.parse((done as string).split('\ndata: ')[1] as string);
+}
+const createConversation = async (t: TestTenant) => (await assistantChat(t, 'What is the refund policy?')).conversationId;
+const createMemory = async (t: TestTenant) => (await assistantChat(t, `Remember that my badge is ${uniqueSlug()}`)).memorySaved.id;
+const intentName = () => `i_${uniqueSlug().replaceAll('-', '_')}`;
+async function createIntent(tenant: TestTenant): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/assistant/intents',
+    headers: tenant.auth,
+    payload: { name: intentName(), examples: ['book a villa for the weekend'] },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return res.json().id;
+}
+
+/** A custom role of the tenant; its key is the id of /v1/roles/:key. */
+async function createRole(tenant: TestTenant): Promise<string> {
+  const key = uniqueSlug('role');
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/roles',
+    headers: tenant.auth,
+    payload: { key, name: 'Scanned role', permissions: ['users.read'] },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return key;
+}
 
 const ID_ROUTES: Record<string, IdFixture> = {
   'GET /v1/users/:id': { make: (t) => createUser(t), ownStatus: 200 },
@@ -137,6 +198,16 @@ const ID_ROUTES: Record<string, IdFixture> = {
   'HEAD /v1/api-keys/:id': { make: (t) => createKey(t), ownStatus: 200 },
   'DELETE /v1/api-keys/:id': { make: (t) => createKey(t), ownStatus: 204 },
   'POST /v1/api-keys/:id/rotate': { make: (t) => createKey(t), payload: { overlapSeconds: 0 }, ownStatus: 200 },
+  'GET /v1/assistant/conversations/:id': { make: (t) => createConversation(t), ownStatus: 200 },
+  'HEAD /v1/assistant/conversations/:id': { make: (t) => createConversation(t), ownStatus: 200 },
+  'GET /v1/assistant/conversations/:id/messages': { make: (t) => createConversation(t), ownStatus: 200 },
+  'HEAD /v1/assistant/conversations/:id/messages': { make: (t) => createConversation(t), ownStatus: 200 },
+  'DELETE /v1/assistant/conversations/:id': { make: (t) => createConversation(t), ownStatus: 204 },
+  'DELETE /v1/assistant/memories/:id': { make: (t) => createMemory(t), ownStatus: 204 },
+  'GET /v1/assistant/intents/:id': { make: (t) => createIntent(t), ownStatus: 200 },
+  'HEAD /v1/assistant/intents/:id': { make: (t) => createIntent(t), ownStatus: 200 },
+  'PATCH /v1/assistant/intents/:id': { make: (t) => createIntent(t), payload: { threshold: 0.9 }, ownStatus: 200 },
+  'DELETE /v1/assistant/intents/:id': { make: (t) => createIntent(t), ownStatus: 204 },
   'GET /v1/experiments/:id': { make: (t) => createExperiment(t), ownStatus: 200 },
   'HEAD /v1/experiments/:id': { make: (t) => createExperiment(t), ownStatus: 200 },
   'PATCH /v1/experiments/:id': { make: (t) => createExperiment(t), payload: { description: 'taken over by B' }, ownStatus: 200 },
@@ -155,6 +226,19 @@ const ID_ROUTES: Record<string, IdFixture> = {
   'DELETE /v1/domains/:id': { make: (t) => createDomain(t), ownStatus: 204 },
   // Version numbers count per tenant: B, which has no configuration version yet, must not reach A's.
   'GET /v1/config/versions/:version': { make: (t) => createConfigVersion(t), ownStatus: 200 },
+  // A's sessions and second factors: B's owner gets 404 for them, and so does B's key (it has no sessions).
+  'DELETE /v1/me/sessions/:id': { make: (t) => createOwnerSession(t), ownStatus: 204 },
+  'GET /v1/users/:id/sessions': { make: (t) => createUser(t), ownStatus: 200 },
+  'POST /v1/users/:id/sessions/revoke': { make: (t) => createUser(t), ownStatus: 200 },
+  'DELETE /v1/users/:id/mfa': { make: (t) => createUser(t), ownStatus: 204 },
+  // Custom roles (keyed by their key, unique per tenant), locks and suspensions (issue 3).
+  'GET /v1/roles/:key': { make: (t) => createRole(t), ownStatus: 200 },
+  'HEAD /v1/roles/:key': { make: (t) => createRole(t), ownStatus: 200 },
+  'PATCH /v1/roles/:key': { make: (t) => createRole(t), payload: { name: 'taken over by B' }, ownStatus: 200 },
+  'DELETE /v1/roles/:key': { make: (t) => createRole(t), ownStatus: 204 },
+  'POST /v1/users/:id/unlock': { make: (t) => createUser(t), ownStatus: 200 },
+  'POST /v1/api-keys/:id/reinstate': { make: (t) => createKey(t), ownStatus: 200 },
+  'DELETE /v1/invitations/:id': { make: (t) => createInvitation(t), ownStatus: 204 },
 };
 
 const SCAN_ROUTES: Record<string, ScanFixture> = {
@@ -172,6 +256,12 @@ const SCAN_ROUTES: Record<string, ScanFixture> = {
   },
   'GET /v1/api-keys': { status: 200, queries: (ids) => ['', '?includeRevoked=true', `?cursor=${cursorOf(ids.userId)}`] },
   'GET /v1/security-events': { status: 200, queries: (ids) => ['', '?type=tenant_mismatch', `?cursor=${cursorOf(ids.userId)}`] },
+  'GET /v1/audit-log': {
+    status: 200,
+    queries: (ids) => ['', `?actorId=${ids.userId}`, `?targetId=${ids.userId}`, `?tenant_id=${ids.tenantId}`, '?outcome=failure&limit=200'],
+  },
+  'GET /v1/audit-log/verify': { status: 200 },
+  'GET /v1/audit-log/export': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
   'GET /v1/roles': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
   'GET /v1/permissions': { status: 200 },
   'GET /v1/me': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
@@ -181,6 +271,7 @@ const SCAN_ROUTES: Record<string, ScanFixture> = {
     payload: () => ({ email: `made-by-b-${uniqueSlug()}@b.test`, name: 'Made by B', role: 'member', password: PASSWORD }),
   },
   'POST /v1/api-keys': { status: 201, payload: () => ({ name: 'made by B', scopes: ['users.read'] }) },
+  'POST /v1/roles': { status: 201, payload: () => ({ key: uniqueSlug('b-role'), name: 'Made by B', permissions: ['users.read'] }) },
   'POST /v1/auth/logout': { status: 204, throwawaySession: true },
   'GET /v1/usage': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
   'GET /v1/usage/timeseries': {
@@ -218,6 +309,51 @@ const SCAN_ROUTES: Record<string, ScanFixture> = {
   'GET /v1/config/versions': { status: 200, queries: (ids) => ['', '?limit=200', `?tenant_id=${ids.tenantId}`] },
   'GET /v1/config/diff': { status: 200, queries: (ids) => ['?from=0&to=0', `?from=0&to=0&tenant_id=${ids.tenantId}`] },
   'POST /v1/config/rollback': { status: 200, headers: { 'if-match': '*' }, payload: () => ({ version: 0 }) },
+  // The assistant (issue 6). B chats before it sets a provider, and removes the provider right after
+  // setting it, so no scan reaches a real provider.
+  'POST /v1/assistant/chat': { status: 200, payload: () => ({ message: 'What is the refund policy?' }) },
+  'GET /v1/assistant/conversations': {
+    status: 200,
+    queries: (ids) => ['', `?cursor=${cursorOf(ids.userId)}`, `?tenant_id=${ids.tenantId}`],
+  },
+  'GET /v1/assistant/memories': { status: 200, queries: (ids) => ['', `?cursor=${cursorOf(ids.userId)}`, `?tenant_id=${ids.tenantId}`] },
+  'GET /v1/ai/provider': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'PUT /v1/ai/provider': { status: 200, payload: () => ({ kind: 'openai', chatModel: 'gpt-4o-mini', apiKey: 'sk-made-by-b' }) },
+  'DELETE /v1/ai/provider': { status: 204 },
+  'GET /v1/assistant/intents': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'POST /v1/assistant/intents': { status: 201, payload: () => ({ name: intentName(), examples: ['made by B'] }) },
+  'POST /v1/assistant/intents/test': { status: 200, payload: () => ({ text: 'book a villa for the weekend' }) },
+  'GET /v1/assistant/vocabulary': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`] },
+  'PUT /v1/assistant/vocabulary': { status: 200, payload: () => ({ entries: [{ term: 'b', synonyms: ['bee'] }] }) },
+  // Sessions and second factors are a user's own; API keys are refused (403). In this order: the
+  // re-authentication keeps the step-up routes after it fresh; enrolment leaves a pending factor.
+  'GET /v1/me/sessions': {
+    status: 200,
+    keyStatus: 403,
+    queries: (ids) => ['', `?cursor=${cursorOf(ids.userId)}`, `?userId=${ids.userId}`],
+  },
+  'POST /v1/me/sessions/revoke-others': { status: 200, keyStatus: 403 },
+  'POST /v1/auth/reauthenticate': { status: 200, keyStatus: 403, payload: () => ({ password: PASSWORD }) },
+  'GET /v1/me/mfa': { status: 200, keyStatus: 403, queries: (ids) => ['', `?userId=${ids.userId}`] },
+  'POST /v1/me/mfa/totp': { status: 200, keyStatus: 403 },
+  'POST /v1/me/mfa/totp/confirm': { status: 401, keyStatus: 403, payload: () => ({ code: 'not-a-code' }) },
+  'POST /v1/me/mfa/recovery-codes': { status: 409, keyStatus: 403 },
+  'DELETE /v1/me/mfa/totp': { status: 204, keyStatus: 403 },
+  // SSO (issue 3): B writes its own configuration, reads it, then deletes it (the owner's call
+  // deletes it, so B's key, which comes second, finds none).
+  'PUT /v1/sso/oidc': {
+    status: 200,
+    payload: () => ({ issuer: 'https://idp.b.example', clientId: 'b-client', clientSecret: 'b secret' }),
+  },
+  'GET /v1/sso/oidc': { status: 200, queries: (ids) => ['', `?tenant_id=${ids.tenantId}`, `?tenantId=${ids.tenantId}`] },
+  'DELETE /v1/sso/oidc': { status: 204, keyStatus: 404 },
+  'GET /v1/invitations': {
+    status: 200,
+    queries: (ids) => ['', '?status=pending', `?cursor=${cursorOf(ids.userId)}`, `?tenant_id=${ids.tenantId}`],
+  },
+  'POST /v1/invitations': { status: 201, payload: () => ({ email: `invited-by-b-${uniqueSlug()}@b.test`, role: 'member' }) },
+  'POST /v1/me/password': { status: 204, keyStatus: 403, payload: () => ({ currentPassword: PASSWORD, newPassword: PASSWORD }) },
+  'POST /v1/me/email-verification': { status: 202, keyStatus: 403 },
 };
 
 const CONFIG_LEVEL: Exemption = {
@@ -250,7 +386,42 @@ const EXEMPT: Record<string, Exemption> = {
   'GET /.well-known/jwks.json': { kind: 'public', reason: 'public signing keys, shared by all tenants' },
   'POST /v1/auth/login': { kind: 'public', reason: 'credential exchange; the tenant is named by the caller (covered by bad-input)' },
   'POST /v1/auth/refresh': { kind: 'public', reason: 'credential exchange; the tenant is inside the refresh token' },
+  'POST /v1/auth/mfa': {
+    kind: 'public',
+    reason: 'second step of a login; the tenant and user are bound to the single-use mfaToken (test/mfa checks foreign tokens)',
+  },
   'POST /v1/operator/login': { kind: 'public', reason: 'operator credential exchange' },
+  'GET /v1/auth/sso/:tenantSlug/start': {
+    kind: 'public',
+    reason: 'SSO login start; the tenant is named by the caller like login; unknown tenant and no SSO answer the same 404',
+  },
+  'GET /v1/auth/sso/callback': {
+    kind: 'public',
+    reason: "the provider's redirect; the tenant is inside the single-use state issued by the server (covered by test/sso)",
+  },
+  'POST /v1/auth/sso/exchange': { kind: 'public', reason: 'credential exchange; the tenant is inside the one-time code' },
+  'POST /v1/operator/tenants/:id/impersonate': {
+    kind: 'operator',
+    reason: 'control plane: an operator mints an impersonation token; tenant tokens get 401 (checked, and in test/sso)',
+  },
+  'POST /v1/auth/signup': { kind: 'public', reason: 'creates a new tenant of its own; takes no tenant or resource id' },
+  'POST /v1/auth/verify-email': {
+    kind: 'public',
+    reason: 'the tenant is inside the mailed token; foreign tokens are tested in test/accounts',
+  },
+  'POST /v1/auth/password-reset': { kind: 'public', reason: 'answers alike for any tenant and email (no enumeration, test/accounts)' },
+  'POST /v1/auth/password-reset/confirm': {
+    kind: 'public',
+    reason: 'the tenant is inside the mailed token; foreign tokens are tested in test/accounts',
+  },
+  'POST /v1/auth/invitations/accept': {
+    kind: 'public',
+    reason: 'the tenant is inside the mailed token; foreign tokens are tested in test/accounts',
+  },
+  'GET /v1/operator/mail': {
+    kind: 'operator',
+    reason: 'control plane: the outbound mail queue of the instance; tenant tokens get 401 (checked)',
+  },
   'GET /v1/operator/tenants': { kind: 'operator', reason: 'control plane, not tenant-scoped; tenant tokens get 401 (checked)' },
   'POST /v1/operator/tenants': { kind: 'operator', reason: 'control plane, not tenant-scoped; tenant tokens get 401 (checked)' },
   'GET /v1/operator/tenants/:id': { kind: 'operator', reason: 'control plane; tenant tokens get 401 (checked)' },
@@ -324,6 +495,13 @@ beforeAll(async () => {
   await ctx.app.inject({ method: 'GET', url: '/v1/me', headers: { ...a.auth, 'x-tenant-id': b.id } });
   await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: a.slug, email: a.ownerEmail, password: 'wrong' } });
   for (const [key, fixture] of Object.entries(ID_ROUTES)) resources.set(key, await fixture.make(a));
+  // A has an SSO configuration (with a secret), so B's SSO routes act next to A's row.
+  await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/sso/oidc',
+    headers: a.auth,
+    payload: { issuer: 'https://idp.a.example', clientId: 'a-client', clientSecret: 'a secret' },
+  });
   // A has branding and a logo, so B's branding routes act next to A's rows.
   await ctx.app.inject({
     method: 'PUT',

@@ -5,6 +5,7 @@
  * tenant keeps an active owner, nobody deactivates themselves) and immediate effect of demotion and
  * deactivation on existing tokens.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_PERMISSIONS, type Permission } from '../../src/modules/access/permissions.ts';
 import { createTestContext, PASSWORD, type TestContext, type TestTenant, uniqueSlug } from '../helpers/harness.ts';
@@ -50,6 +51,18 @@ async function newDeactivatedUser(): Promise<string> {
   const res = await ctx.app.inject({ method: 'POST', url: `/v1/users/${id}/deactivate`, headers: tenant.auth });
   if (res.statusCode !== 200) throw new Error(res.body);
   return id;
+}
+
+/** A pending invitation made by the owner. */
+async function newInvitation(): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/invitations',
+    headers: tenant.auth,
+    payload: { email: `revocable-${uniqueSlug()}@${tenant.slug}.test`, role: 'member' },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return res.json().id;
 }
 
 async function newKey(): Promise<string> {
@@ -228,6 +241,21 @@ const MATRIX: Record<string, Row> = {
     request: async () => ({ url: '/v1/security-events' }),
     ...{ owner: OK, admin: OK, manager: OK, member: F, viewer: F, keyWith: OK, keyWithout: F },
   },
+  'GET /v1/audit-log': {
+    permission: 'audit.read',
+    request: async () => ({ url: '/v1/audit-log' }),
+    ...{ owner: OK, admin: OK, manager: F, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'GET /v1/audit-log/verify': {
+    permission: 'audit.read',
+    request: async () => ({ url: '/v1/audit-log/verify' }),
+    ...{ owner: OK, admin: OK, manager: F, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'GET /v1/audit-log/export': {
+    permission: 'audit.read',
+    request: async () => ({ url: '/v1/audit-log/export' }),
+    ...{ owner: OK, admin: OK, manager: F, member: F, viewer: F, keyWith: OK, keyWithout: F },
+  },
   'GET /v1/usage': {
     permission: 'usage.read',
     request: async () => ({ url: '/v1/usage' }),
@@ -392,11 +420,304 @@ Object.assign(MATRIX, {
     request: async () => ({ url: '/v1/tenant/localization', payload: { locale: 'en', timezone: 'UTC' } }),
     ...OWNER_ADMIN(OK),
   },
+  // Sessions and second factors belong to users: an API key is refused whatever its scopes (an id
+  // of "its" session is one it does not have: 404). Rows run in this order: the re-authentication
+  // keeps the step-up rows after it fresh, the enrolment leaves a pending factor for the next rows.
+  'GET /v1/me/sessions': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/sessions' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: F, keyWithout: F },
+  },
+  'DELETE /v1/me/sessions/:id': {
+    permission: 'authenticated',
+    request: async () => ({ url: `/v1/me/sessions/${randomUUID()}` }),
+    ...{ owner: 404, admin: 404, manager: 404, member: 404, viewer: 404, keyWith: 404, keyWithout: 404 },
+  },
+  'POST /v1/me/sessions/revoke-others': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/sessions/revoke-others' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: F, keyWithout: F },
+  },
+  'GET /v1/users/:id/sessions': {
+    permission: 'users.read',
+    request: async () => ({ url: `/v1/users/${sharedUser}/sessions` }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'POST /v1/users/:id/sessions/revoke': {
+    permission: 'users.write',
+    request: async () => ({ url: `/v1/users/${await newUser()}/sessions/revoke` }),
+    ...OWNER_ADMIN(OK),
+  },
+  'POST /v1/auth/reauthenticate': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/auth/reauthenticate', payload: { password: PASSWORD } }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: F, keyWithout: F },
+  },
+  'GET /v1/me/mfa': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/mfa' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: F, keyWithout: F },
+  },
+  'POST /v1/me/mfa/totp': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/mfa/totp' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: F, keyWithout: F },
+  },
+  // A wrong code for the pending factor: the route is reached (401 invalid_mfa_code), keys are refused.
+  'POST /v1/me/mfa/totp/confirm': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/mfa/totp/confirm', payload: { code: 'not-a-code' } }),
+    ...{ owner: 401, admin: 401, manager: 401, member: 401, viewer: 401, keyWith: F, keyWithout: F },
+  },
+  // Without an active factor there are no recovery codes to renew (409).
+  'POST /v1/me/mfa/recovery-codes': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/mfa/recovery-codes' }),
+    ...{ owner: 409, admin: 409, manager: 409, member: 409, viewer: 409, keyWith: F, keyWithout: F },
+  },
+  // Removes the pending factor left by the enrolment row.
+  'DELETE /v1/me/mfa/totp': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/mfa/totp' }),
+    ...{ owner: 204, admin: 204, manager: 204, member: 204, viewer: 204, keyWith: F, keyWithout: F },
+  },
+  'DELETE /v1/users/:id/mfa': {
+    permission: 'users.write',
+    request: async () => ({ url: `/v1/users/${await newUser()}/mfa` }),
+    ...OWNER_ADMIN(204),
+  },
+} satisfies Record<string, Row>);
+
+// The assistant and its AI provider (issue 6).
+const ASSISTANT_USE = { owner: OK, admin: OK, manager: OK, member: OK, viewer: F, keyWith: OK, keyWithout: F } as const;
+/** A resource of the owner's own: other callers allowed the route get 404 (conversations and memories are per user). */
+const OWNERS_ONLY = (status: number) => ({ owner: status, admin: 404, manager: 404, member: 404, viewer: F, keyWith: 404, keyWithout: F });
+
+async function ownerChat(message: string): Promise<{ conversationId: string; memorySaved: { id: string } }> {
+  const res = await ctx.app.inject({ method: 'POST', url: '/v1/assistant/chat', headers: tenant.auth, payload: { message } });
+  if (res.statusCode !== 200) throw new Error(res.body);
+  const done = res.body.split('\n\n').find((block) => block.startsWith('event: done'));
+  return JSON.parse((done as string).split('\ndata: ')[1] as string);
+}
+const newConversation = async () => (await ownerChat('What is the refund policy?')).conversationId;
+const newMemory = async () => (await ownerChat(`Remember that the code word is ${uniqueSlug()}`)).memorySaved.id;
+
+async function newIntent(): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/assistant/intents',
+    headers: tenant.auth,
+    payload: { name: `i_${uniqueSlug().replaceAll('-', '_')}`, examples: ['book a villa'] },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return res.json().id;
+}
+
+Object.assign(MATRIX, {
+  'POST /v1/assistant/chat': {
+    permission: 'assistant.use',
+    request: async () => ({ url: '/v1/assistant/chat', payload: { message: 'hello' } }),
+    ...ASSISTANT_USE,
+  },
+  'GET /v1/assistant/conversations': {
+    permission: 'assistant.use',
+    request: async () => ({ url: '/v1/assistant/conversations' }),
+    ...ASSISTANT_USE,
+  },
+  'GET /v1/assistant/conversations/:id': {
+    permission: 'assistant.use',
+    request: async () => ({ url: `/v1/assistant/conversations/${await newConversation()}` }),
+    ...OWNERS_ONLY(OK),
+  },
+  'GET /v1/assistant/conversations/:id/messages': {
+    permission: 'assistant.use',
+    request: async () => ({ url: `/v1/assistant/conversations/${await newConversation()}/messages` }),
+    ...OWNERS_ONLY(OK),
+  },
+  'DELETE /v1/assistant/conversations/:id': {
+    permission: 'assistant.use',
+    request: async () => ({ url: `/v1/assistant/conversations/${await newConversation()}` }),
+    ...OWNERS_ONLY(204),
+  },
+  'GET /v1/assistant/memories': {
+    permission: 'assistant.use',
+    request: async () => ({ url: '/v1/assistant/memories' }),
+    ...ASSISTANT_USE,
+  },
+  'DELETE /v1/assistant/memories/:id': {
+    permission: 'assistant.use',
+    request: async () => ({ url: `/v1/assistant/memories/${await newMemory()}` }),
+    ...OWNERS_ONLY(204),
+  },
+  'GET /v1/ai/provider': { permission: 'assistant.manage', request: async () => ({ url: '/v1/ai/provider' }), ...OWNER_ADMIN(OK) },
+  'PUT /v1/ai/provider': {
+    permission: 'assistant.manage',
+    request: async () => ({ url: '/v1/ai/provider', payload: { kind: 'openai', chatModel: 'gpt-4o-mini', apiKey: 'sk-matrix' } }),
+    ...OWNER_ADMIN(OK),
+  },
+  'DELETE /v1/ai/provider': { permission: 'assistant.manage', request: async () => ({ url: '/v1/ai/provider' }), ...OWNER_ADMIN(204) },
+  'GET /v1/assistant/intents': {
+    permission: 'assistant.manage',
+    request: async () => ({ url: '/v1/assistant/intents' }),
+    ...OWNER_ADMIN(OK),
+  },
+  'POST /v1/assistant/intents': {
+    permission: 'assistant.manage',
+    request: async () => ({
+      url: '/v1/assistant/intents',
+      payload: { name: `i_${uniqueSlug().replaceAll('-', '_')}`, examples: ['book a villa'] },
+    }),
+    ...OWNER_ADMIN(201),
+  },
+  'GET /v1/assistant/intents/:id': {
+    permission: 'assistant.manage',
+    request: async () => ({ url: `/v1/assistant/intents/${await newIntent()}` }),
+    ...OWNER_ADMIN(OK),
+  },
+  'PATCH /v1/assistant/intents/:id': {
+    permission: 'assistant.manage',
+    request: async () => ({ url: `/v1/assistant/intents/${await newIntent()}`, payload: { threshold: 0.7 } }),
+    ...OWNER_ADMIN(OK),
+  },
+  'DELETE /v1/assistant/intents/:id': {
+    permission: 'assistant.manage',
+    request: async () => ({ url: `/v1/assistant/intents/${await newIntent()}` }),
+    ...OWNER_ADMIN(204),
+  },
+  'POST /v1/assistant/intents/test': {
+    permission: 'assistant.manage',
+    request: async () => ({ url: '/v1/assistant/intents/test', payload: { text: 'hello' } }),
+    ...OWNER_ADMIN(OK),
+  },
+  'GET /v1/assistant/vocabulary': {
+    permission: 'assistant.manage',
+    request: async () => ({ url: '/v1/assistant/vocabulary' }),
+    ...OWNER_ADMIN(OK),
+  },
+  'PUT /v1/assistant/vocabulary': {
+    permission: 'assistant.manage',
+    request: async () => ({ url: '/v1/assistant/vocabulary', payload: { entries: [{ term: 'refund', synonyms: ['money back'] }] } }),
+    ...OWNER_ADMIN(OK),
+  },
+} satisfies Record<string, Row>);
+
+/** The tenant's SSO configuration exists (GET and DELETE act on it); written by the owner. */
+async function ensureSso(): Promise<void> {
+  const res = await ctx.app.inject({
+    method: 'PUT',
+    url: '/v1/sso/oidc',
+    headers: tenant.auth,
+    payload: { issuer: 'https://idp.example.com', clientId: 'palazzo' },
+  });
+  if (res.statusCode !== 200) throw new Error(res.body);
+}
+
+// Single sign-on configuration (issue 3, F-B6). Login routes are public (NOT_TENANT below).
+Object.assign(MATRIX, {
+  'GET /v1/sso/oidc': {
+    permission: 'sso.read',
+    request: async () => {
+      await ensureSso();
+      return { url: '/v1/sso/oidc' };
+    },
+    ...OWNER_ADMIN(OK),
+  },
+  'PUT /v1/sso/oidc': {
+    permission: 'sso.write',
+    request: async () => ({
+      url: '/v1/sso/oidc',
+      payload: { issuer: 'https://idp.example.com', clientId: `palazzo-${uniqueSlug()}`, clientSecret: 'matrix secret' },
+    }),
+    ...OWNER_ADMIN(OK),
+  },
+  'DELETE /v1/sso/oidc': {
+    permission: 'sso.write',
+    request: async () => {
+      await ensureSso();
+      return { url: '/v1/sso/oidc' };
+    },
+    ...OWNER_ADMIN(204),
+  },
+} satisfies Record<string, Row>);
+
+/** A fresh custom role of the tenant, made by the owner (no permissions: anyone with roles.write may change it). */
+async function newRole(): Promise<string> {
+  const key = uniqueSlug('role');
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/roles',
+    headers: tenant.auth,
+    payload: { key, name: 'Matrix role', permissions: [] },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return key;
+}
+
+// Custom roles, locks and suspensions (issue 3, F-B5 and F-B7).
+const ROLES_WRITE = (status: number) => OWNER_ADMIN(status);
+Object.assign(MATRIX, {
+  'GET /v1/roles/:key': {
+    permission: 'roles.read',
+    request: async () => ({ url: '/v1/roles/member' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: OK, keyWith: OK, keyWithout: F },
+  },
+  'POST /v1/roles': {
+    permission: 'roles.write',
+    request: async () => ({ url: '/v1/roles', payload: { key: uniqueSlug('role'), name: 'Made in the matrix', permissions: [] } }),
+    ...ROLES_WRITE(201),
+  },
+  'PATCH /v1/roles/:key': {
+    permission: 'roles.write',
+    request: async () => ({ url: `/v1/roles/${await newRole()}`, payload: { name: 'Renamed' } }),
+    ...ROLES_WRITE(OK),
+  },
+  'DELETE /v1/roles/:key': {
+    permission: 'roles.write',
+    request: async () => ({ url: `/v1/roles/${await newRole()}` }),
+    ...ROLES_WRITE(204),
+  },
+  'POST /v1/users/:id/unlock': {
+    permission: 'users.write',
+    request: async () => ({ url: `/v1/users/${await newUser()}/unlock` }),
+    ...OWNER_ADMIN(OK),
+  },
+  'POST /v1/api-keys/:id/reinstate': {
+    permission: 'api_keys.write',
+    request: async () => ({ url: `/v1/api-keys/${await newKey()}/reinstate` }),
+    ...OWNER_ADMIN(OK),
+  },
+  // Accounts. A key holding only users.write cannot give a role (every role holds more), as for POST /v1/users.
+  'POST /v1/invitations': {
+    permission: 'users.write',
+    request: async () => ({ url: '/v1/invitations', payload: { email: `invited-${uniqueSlug()}@${tenant.slug}.test`, role: 'viewer' } }),
+    ...{ owner: 201, admin: 201, manager: F, member: F, viewer: F, keyWith: F, keyWithout: F },
+  },
+  'GET /v1/invitations': {
+    permission: 'users.read',
+    request: async () => ({ url: '/v1/invitations' }),
+    ...{ owner: OK, admin: OK, manager: OK, member: OK, viewer: F, keyWith: OK, keyWithout: F },
+  },
+  'DELETE /v1/invitations/:id': {
+    permission: 'users.write',
+    request: async () => ({ url: `/v1/invitations/${await newInvitation()}` }),
+    ...{ owner: 204, admin: 204, manager: F, member: F, viewer: F, keyWith: 204, keyWithout: F },
+  },
+  // A user's own password and verification link: an API key is refused whatever its scopes.
+  'POST /v1/me/password': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/password', payload: { currentPassword: PASSWORD, newPassword: PASSWORD } }),
+    ...{ owner: 204, admin: 204, manager: 204, member: 204, viewer: 204, keyWith: F, keyWithout: F },
+  },
+  'POST /v1/me/email-verification': {
+    permission: 'authenticated',
+    request: async () => ({ url: '/v1/me/email-verification' }),
+    ...{ owner: 202, admin: 202, manager: 202, member: 202, viewer: 202, keyWith: F, keyWithout: F },
+  },
 } satisfies Record<string, Row>);
 
 /** Routes that are not tenant routes (public or operator); the cross-tenant scanner checks they are what they claim. */
 const NOT_TENANT =
-  /^(OPTIONS \*|[A-Z]+ \/(docs|openapi\.json|healthz|readyz|\.well-known\/|v1\/auth\/(login|refresh)$|v1\/operator\/|v1\/public\/)|GET \/$)/;
+  /^(OPTIONS \*|[A-Z]+ \/(docs|openapi\.json|healthz|readyz|\.well-known\/|v1\/auth\/(login|refresh|mfa|sso\/.+|signup|verify-email|password-reset|password-reset\/confirm|invitations\/accept)$|v1\/operator\/|v1\/public\/)|GET \/$)/;
 
 async function login(email: string) {
   const res = await ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: tenant.slug, email, password: PASSWORD } });
@@ -488,7 +809,8 @@ describe('RBAC matrix (T08)', () => {
       }
     }
     expect(mismatches).toEqual([]);
-  });
+    // Every row times seven callers, each with fresh resources: minutes on a loaded machine.
+  }, 300_000);
 
   it('refuses with the guard (403 forbidden naming the permission) when the permission is missing', async () => {
     const viewer = users.get('viewer') as { auth: { authorization: string } };

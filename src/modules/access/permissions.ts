@@ -18,6 +18,12 @@ export const PERMISSIONS = {
   'domains.write': 'Add, verify and remove custom domains',
   'experiments.read': 'Read experiments and their results; get the variant assigned to a subject',
   'experiments.write': 'Create, change, start, stop and delete experiments; record exposure and conversion events',
+  'audit.read': 'Read, verify and export the audit log',
+  'assistant.use': 'Chat with the assistant; read and delete your own conversations and memories',
+  'assistant.manage': 'Configure the AI provider, the intents and the domain vocabulary of the assistant',
+  'sso.read': 'Read the single sign-on (OpenID Connect) configuration, never its client secret',
+  'sso.write': 'Configure, enforce and remove single sign-on (OpenID Connect)',
+  'roles.write': 'Create, change and delete custom roles (only with permissions the caller holds)',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -46,9 +52,15 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
       'usage.read',
       'experiments.read',
       'config.read',
+      'assistant.use',
     ],
   },
-  { key: 'member', name: 'Member', description: 'Works in the tenant', permissions: ['tenant.read', 'users.read', 'roles.read'] },
+  {
+    key: 'member',
+    name: 'Member',
+    description: 'Works in the tenant',
+    permissions: ['tenant.read', 'users.read', 'roles.read', 'assistant.use'],
+  },
   { key: 'viewer', name: 'Viewer', description: 'Reads only', permissions: ['tenant.read', 'roles.read'] },
 ];
 

@@ -1,3 +1,4 @@
+import type { Condition } from './conditions.ts';
 import type { Permission } from './permissions.ts';
 
 export type TenantPrincipal =
@@ -8,8 +9,21 @@ export type TenantPrincipal =
       sessionId: string;
       roleKey: string;
       permissions: ReadonlySet<string>;
+      /** When the session last authenticated (ms since the epoch; null: unknown) and how (step-up). */
+      authTime?: number | null;
+      amr?: string[];
+      /** Set when an operator acts through an impersonation token (F-B8): who, and why. */
+      impersonator?: { operatorId: string; reason: string };
+      /** Conditional grants by permission (absent: every grant is unconditional). */
+      conditions?: ReadonlyMap<string, readonly Condition[]>;
     }
-  | { kind: 'api_key'; tenantId: string; apiKeyId: string; permissions: ReadonlySet<string> };
+  | {
+      kind: 'api_key';
+      tenantId: string;
+      apiKeyId: string;
+      permissions: ReadonlySet<string>;
+      conditions?: ReadonlyMap<string, readonly Condition[]>;
+    };
 
 export type OperatorPrincipal = { kind: 'operator'; operatorId: string };
 

@@ -1,3 +1,4 @@
+import type { ConditionalGrant } from '../access/index.ts';
 import type { Tx } from '../../platform/db/database.ts';
 
 export type ApiKeyRow = {
@@ -13,10 +14,13 @@ export type ApiKeyRow = {
   usage_count: number;
   created_at: Date;
   updated_at: Date;
+  conditions: ConditionalGrant[];
+  suspended_at: Date | null;
+  suspend_reason: string | null;
 };
 
 const COLUMNS = `id, name, scopes, hint, created_by_type, created_by_id, expires_at, revoked_at, last_used_at,
-  usage_count::float8 AS usage_count, created_at, updated_at`;
+  usage_count::float8 AS usage_count, created_at, updated_at, conditions, suspended_at, suspend_reason`;
 
 export async function insertApiKey(
   tx: Tx,
@@ -29,12 +33,23 @@ export async function insertApiKey(
     createdByType: string;
     createdById: string | null;
     expiresAt: Date | null;
+    conditions?: ConditionalGrant[];
   },
 ): Promise<ApiKeyRow> {
   const { rows } = await tx.query<ApiKeyRow>(
-    `INSERT INTO api_keys (tenant_id, id, name, scopes, hint, created_by_type, created_by_id, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
-    [key.tenantId, key.id, key.name, key.scopes, key.hint, key.createdByType, key.createdById, key.expiresAt],
+    `INSERT INTO api_keys (tenant_id, id, name, scopes, hint, created_by_type, created_by_id, expires_at, conditions)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
+    [
+      key.tenantId,
+      key.id,
+      key.name,
+      key.scopes,
+      key.hint,
+      key.createdByType,
+      key.createdById,
+      key.expiresAt,
+      JSON.stringify(key.conditions ?? []),
+    ],
   );
   return rows[0] as ApiKeyRow;
 }
@@ -92,11 +107,14 @@ export type ResolvedSecret = {
   key_expires_at: Date | null;
   secret_expires_at: Date | null;
   revoked_at: Date | null;
+  suspended_at: Date | null;
+  conditions: ConditionalGrant[];
 };
 
 export async function findBySecretHash(tx: Tx, hash: string): Promise<ResolvedSecret | undefined> {
   const { rows } = await tx.query<ResolvedSecret>(
-    `SELECT k.id AS api_key_id, k.scopes, k.expires_at AS key_expires_at, s.expires_at AS secret_expires_at, k.revoked_at
+    `SELECT k.id AS api_key_id, k.scopes, k.expires_at AS key_expires_at, s.expires_at AS secret_expires_at, k.revoked_at,
+       k.suspended_at, k.conditions
      FROM api_key_secrets s JOIN api_keys k ON k.tenant_id = s.tenant_id AND k.id = s.api_key_id
      WHERE s.key_hash = $1`,
     [hash],

@@ -1,11 +1,20 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { LRUCache } from 'lru-cache';
-import { type Actor, isPermission, isSubset, type TenantPrincipal } from '../access/index.ts';
+import {
+  type Actor,
+  type Condition,
+  conditionMap,
+  inheritConditions,
+  isPermission,
+  isSubset,
+  type TenantPrincipal,
+} from '../access/index.ts';
 import type { Database } from '../../platform/db/database.ts';
 import { AppError, assertId, assertThat, notFound } from '../../platform/errors.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import type { InvalidationBus } from '../../platform/invalidation.ts';
 import { mintSecret, parseSecret } from '../../platform/secrets.ts';
+import { hasAdminScope } from '../identity/index.ts';
 import * as repo from './api-keys.repo.ts';
 
 export const API_KEY_PREFIX = 'pzk';
@@ -15,6 +24,7 @@ type CachedKey = {
   tenantId: string;
   apiKeyId: string;
   permissions: ReadonlySet<string>;
+  conditions: ReadonlyMap<string, readonly Condition[]> | undefined;
   /** The earliest of key expiry and secret expiry, in ms; null when neither expires. */
   validUntil: number | null;
 };
@@ -25,6 +35,8 @@ export function createApiKeyService(deps: {
   log: FastifyBaseLogger;
   cacheTtlMs: number;
   usageFlushMs?: number;
+  /** Step-up check for keys with admin scopes (throws step_up_required when the session's login is not recent). */
+  requireRecentAuth?: (principal: TenantPrincipal) => Promise<void>;
 }) {
   const { db, bus, log } = deps;
   // Keyed by the SHA-256 of the presented key, never the key itself.
@@ -92,12 +104,14 @@ export function createApiKeyService(deps: {
       let entry = cache.get(parsed.hash);
       if (!entry) {
         const row = await db.withTenant(parsed.tenantId, (tx) => repo.findBySecretHash(tx, parsed.hash));
-        if (!row || row.revoked_at) return undefined;
+        // A key suspended by the anomaly detector is refused until an admin reinstates it.
+        if (!row || row.revoked_at || row.suspended_at) return undefined;
         const ends = [row.key_expires_at, row.secret_expires_at].filter((d): d is Date => d !== null).map((d) => d.getTime());
         entry = {
           tenantId: parsed.tenantId,
           apiKeyId: row.api_key_id,
           permissions: new Set(row.scopes),
+          conditions: conditionMap(row.conditions),
           validUntil: ends.length ? Math.min(...ends) : null,
         };
         cache.set(parsed.hash, entry);
@@ -111,12 +125,19 @@ export function createApiKeyService(deps: {
       } else {
         pending.set(entry.apiKeyId, { tenantId: entry.tenantId, at: new Date(now), count: 1 });
       }
-      return { kind: 'api_key', tenantId: entry.tenantId, apiKeyId: entry.apiKeyId, permissions: entry.permissions };
+      return {
+        kind: 'api_key',
+        tenantId: entry.tenantId,
+        apiKeyId: entry.apiKeyId,
+        permissions: entry.permissions,
+        ...(entry.conditions ? { conditions: entry.conditions } : {}),
+      };
     },
 
     async create(principal: TenantPrincipal, actor: Actor, input: { name: string; scopes: string[]; expiresAt?: string | null }) {
       const scopes = [...new Set(input.scopes)].sort();
       validateScopes(scopes, principal.permissions);
+      if (deps.requireRecentAuth && hasAdminScope(scopes)) await deps.requireRecentAuth(principal);
       const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
       assertThat(
         expiresAt === null || expiresAt.getTime() > Date.now(),
@@ -136,6 +157,8 @@ export function createApiKeyService(deps: {
           createdByType: actor.type,
           createdById: actor.id,
           expiresAt,
+          // The key keeps its maker's conditions on the scopes it gets (F-B5).
+          conditions: inheritConditions(principal, scopes),
         });
         await repo.insertApiKeySecret(tx, { tenantId: principal.tenantId, apiKeyId: id, hash: secret.hash, expiresAt: null });
         return created;

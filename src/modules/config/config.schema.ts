@@ -57,6 +57,19 @@ export const Security = Type.Object(
     mfa: oneOf(MFA_POLICIES, 'Who must use a second factor'),
     sessionIdleMinutes: Type.Integer({ minimum: 5, maximum: 43200, description: 'Inactivity that ends a session; <= absolute' }),
     sessionAbsoluteMinutes: Type.Integer({ minimum: 15, maximum: 525600, description: 'Longest life of a session' }),
+    stepUpMinutes: Type.Integer({
+      minimum: 1,
+      maximum: 1440,
+      description: 'How recent the last authentication must be for a sensitive change (step-up)',
+    }),
+    mfaEnrollmentGraceDays: Type.Integer({
+      minimum: 0,
+      maximum: 90,
+      description: 'Days a new account may sign in without a second factor when the MFA policy requires one',
+    }),
+    adaptiveMfa: Type.Boolean({
+      description: 'Challenge logins from a new device or network, or after recent failures, for a second factor',
+    }),
   },
   strict,
 );

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { roleGrants, type TenantPrincipal } from '../access/index.ts';
+import { type Condition, conditionMap, roleGrants, type TenantPrincipal } from '../access/index.ts';
 import type { Database } from '../../platform/db/database.ts';
 import { AppError, assertThat } from '../../platform/errors.ts';
 import { uuidv7 } from '../../platform/ids.ts';
@@ -18,12 +18,52 @@ export const REFRESH_PREFIX = 'pzr';
 export type TokenPair = { accessToken: string; refreshToken: string; expiresIn: number; tokenType: 'Bearer' };
 export type ClientInfo = { ip: string | null; userAgent: string | null; requestId: string };
 
+/** The password was right, but a second factor is needed before a session opens (src/modules/mfa). */
+export type LoginChallenge = {
+  mfaRequired: true;
+  mfaToken: string;
+  method: 'totp' | 'email' | 'totp_enrollment';
+  expiresIn: number;
+  otpauthUri?: string;
+};
+export type LoginResult = (TokenPair & { mfaEnrollmentDue?: string }) | LoginChallenge;
+
+/**
+ * What happens between a correct password and a session (second factor, adaptive risk, session
+ * lifetimes of the tenant's security policy). Provided by the MFA module; absent, every correct
+ * password opens a session that lives `refreshTtlSeconds`.
+ */
+export type LoginPolicy = {
+  afterPassword(input: {
+    tenantId: string;
+    user: { id: string; email: string; role_key: string; created_at: Date };
+    client: ClientInfo;
+  }): Promise<LoginChallenge | { mfaEnrollmentDue?: string }>;
+  /** Idle and absolute lifetimes of the tenant's sessions, in milliseconds. */
+  sessionLifetime(tenantId: string): Promise<{ idleMs: number; absoluteMs: number }>;
+};
+
 type CachedSession = {
   tenantId: string;
   userId: string;
   roleKey: string;
   permissions: ReadonlySet<string>;
+  conditions: ReadonlyMap<string, readonly Condition[]> | undefined;
   expiresAt: number;
+  authTime: number | null;
+  amr: string[];
+};
+
+/**
+ * Login throttling and account locks (threat detection, F-B7). Method syntax: the attempt's type
+ * belongs to the implementation.
+ */
+export type LoginProtection = {
+  /** Throws (429) when the attempt must wait; called for every attempt, known account or not. */
+  before(input: { tenant: string; email: string; ip: string | null }): Promise<unknown>;
+  failed(attempt: unknown, outcome: { tenantId?: string; userId?: string; ip: string | null }): Promise<void>;
+  succeeded(attempt: unknown): Promise<void>;
+  isLocked(tenantId: string, userId: string): Promise<boolean>;
 };
 
 const invalidCredentials = () => new AppError('invalid_credentials', 'the tenant, email or password is not correct');
@@ -36,6 +76,12 @@ export function createAuthService(deps: {
   directory: TenantDirectory;
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
+  loginPolicy?: LoginPolicy;
+  /** Milliseconds since the epoch; tests inject a clock to pass session lifetimes (T22). */
+  clock?: () => number;
+  /** Refuses a correct password when the tenant requires single sign-on (sso_required). */
+  assertPasswordLoginAllowed?: (tenantId: string, user: { id: string; role_key: string }, client: ClientInfo) => Promise<void>;
+  loginProtection?: LoginProtection;
 }) {
   const { db, bus, tokens, passwords, directory } = deps;
 
@@ -50,10 +96,29 @@ export function createAuthService(deps: {
         if (match && entry.tenantId === event.tenantId) sessionCache.delete(sid);
       }
     }
+    // A changed custom role reaches every holder on their next request (T08).
+    if (event.type === 'role') {
+      for (const [sid, entry] of sessionCache.entries()) {
+        if (entry.tenantId === event.tenantId && entry.roleKey === event.roleKey) sessionCache.delete(sid);
+      }
+    }
   });
 
-  async function issue(tenantId: string, userId: string, sessionId: string): Promise<TokenPair> {
-    const accessToken = await tokens.sign({ sub: userId, tid: tenantId, sid: sessionId }, TENANT_AUDIENCE, deps.accessTtlSeconds);
+  const now = () => deps.clock?.() ?? Date.now();
+
+  async function issue(
+    tenantId: string,
+    userId: string,
+    sessionId: string,
+    auth?: { authTime: Date | null; amr: string[] },
+  ): Promise<TokenPair> {
+    // auth_time and amr (OIDC claims) say when and how the session last authenticated (step-up).
+    const authClaims = auth ? { auth_time: auth.authTime ? Math.floor(auth.authTime.getTime() / 1000) : 0, amr: auth.amr } : {};
+    const accessToken = await tokens.sign(
+      { sub: userId, tid: tenantId, sid: sessionId, ...authClaims },
+      TENANT_AUDIENCE,
+      deps.accessTtlSeconds,
+    );
     const refresh = mintSecret(REFRESH_PREFIX, tenantId);
     await db.withTenant(tenantId, (tx) =>
       sessions.insertRefreshToken(tx, {
@@ -67,34 +132,70 @@ export function createAuthService(deps: {
     return { accessToken, refreshToken: refresh.value, expiresIn: deps.accessTtlSeconds, tokenType: 'Bearer' };
   }
 
+  /** Opens a session for an authenticated user and issues its first token pair. */
+  async function openSession(
+    tenantId: string,
+    userId: string,
+    client: ClientInfo,
+    amr: string[],
+    rehash: string | null = null,
+  ): Promise<TokenPair> {
+    const sessionId = uuidv7();
+    const lifetime = await deps.loginPolicy?.sessionLifetime(tenantId);
+    const lifeMs = Math.min(deps.refreshTtlSeconds * 1000, lifetime?.absoluteMs ?? Number.POSITIVE_INFINITY);
+    await db.withTenant(tenantId, async (tx) => {
+      await sessions.insertSession(tx, {
+        tenantId,
+        id: sessionId,
+        userId,
+        expiresAt: new Date(now() + lifeMs),
+        ip: client.ip,
+        userAgent: client.userAgent,
+        amr,
+        at: deps.clock ? new Date(now()) : undefined,
+      });
+      await users.recordLogin(tx, userId, rehash);
+    });
+    return issue(tenantId, userId, sessionId, { authTime: new Date(now()), amr });
+  }
+
   return {
+    openSession,
+
     /**
      * Password login. An unknown tenant, an unknown email, a deactivated user and a wrong password
      * all answer the same 401 after the same Argon2id work, so none can be told apart (T14).
      */
-    async login(input: { tenant: string; email: string; password: string }, client: ClientInfo): Promise<TokenPair> {
+    async login(input: { tenant: string; email: string; password: string }, client: ClientInfo): Promise<LoginResult> {
       assertThat(
         Buffer.byteLength(input.password, 'utf8') <= MAX_PASSWORD_BYTES,
         new AppError('validation_failed', `password must be at most ${MAX_PASSWORD_BYTES} bytes`, {
           errors: [{ path: 'body/password', message: 'too long' }],
         }),
       );
+      // Throttled before any lookup, so an unknown account waits exactly like a real one (T13, T14).
+      const attempt = await deps.loginProtection?.before({ tenant: input.tenant, email: input.email, ip: client.ip });
       const tenant = await directory.getBySlug(input.tenant.toLowerCase());
       const email = input.email.trim().toLowerCase();
       const user = tenant ? await db.withTenant(tenant.id, (tx) => users.findUserByEmail(tx, email)) : undefined;
       const ok = await passwords.verify(user?.password_hash, input.password);
-      if (!tenant || !user || !ok || user.status !== 'active') {
-        if (tenant && user) {
+      // A locked account answers like a wrong password (only someone who knows the password gets here).
+      const locked = ok && tenant && user ? await deps.loginProtection?.isLocked(tenant.id, user.id) : false;
+      if (!tenant || !user || !ok || user.status !== 'active' || locked) {
+        await deps.loginProtection?.failed(attempt, { tenantId: tenant?.id, userId: user?.id, ip: client.ip });
+        // Recorded for unknown accounts of the tenant too: the same write either way keeps the
+        // timing of both answers alike (T14), and stuffing with unknown emails shows in the events.
+        if (tenant) {
           await db.withTenant(tenant.id, (tx) =>
             insertSecurityEvent(tx, {
               tenantId: tenant.id,
               type: 'login_failed',
               severity: 'low',
-              actorType: 'user',
-              actorId: user.id,
+              actorType: user ? 'user' : null,
+              actorId: user?.id ?? null,
               ip: client.ip,
               requestId: client.requestId,
-              details: { reason: ok ? 'user_deactivated' : 'wrong_password' },
+              details: { reason: !user ? 'unknown_account' : locked ? 'account_locked' : ok ? 'user_deactivated' : 'wrong_password' },
             }),
           );
         }
@@ -102,20 +203,22 @@ export function createAuthService(deps: {
       }
       // Only someone who knows the password learns that the tenant is suspended.
       assertTenantUsable(tenant);
-      const sessionId = uuidv7();
+      // A tenant that requires single sign-on refuses even a correct password (sso_required).
+      await deps.assertPasswordLoginAllowed?.(tenant.id, user, client);
+      // The password was right: the account's failure count starts again.
+      await deps.loginProtection?.succeeded(attempt);
+      // A second factor, an enrolment or an adaptive challenge may stand between the password and a session.
+      const decision = deps.loginPolicy ? await deps.loginPolicy.afterPassword({ tenantId: tenant.id, user, client }) : {};
+      if ('mfaRequired' in decision) return decision;
       const rehash = user.password_hash && passwords.needsRehash(user.password_hash) ? await passwords.hash(input.password) : null;
-      await db.withTenant(tenant.id, async (tx) => {
-        await sessions.insertSession(tx, {
-          tenantId: tenant.id,
-          id: sessionId,
-          userId: user.id,
-          expiresAt: new Date(Date.now() + deps.refreshTtlSeconds * 1000),
-          ip: client.ip,
-          userAgent: client.userAgent,
-        });
-        await users.recordLogin(tx, user.id, rehash);
-      });
-      return issue(tenant.id, user.id, sessionId);
+      const pair = await openSession(tenant.id, user.id, client, ['pwd'], rehash);
+      return decision.mfaEnrollmentDue ? { ...pair, mfaEnrollmentDue: decision.mfaEnrollmentDue } : pair;
+    },
+
+    /** Opens a session for a user whose identity another module proved (single sign-on). */
+    async startSession(tenantId: string, userId: string, client: ClientInfo): Promise<TokenPair> {
+      // The identity provider authenticated the user just now: the session's auth time is now.
+      return openSession(tenantId, userId, client, ['sso']);
     },
 
     /**
@@ -130,7 +233,12 @@ export function createAuthService(deps: {
       assertThat(tenant, invalid);
       // Refused before the token is consumed, so it still works once the tenant is resumed.
       assertTenantUsable(tenant);
-      type Outcome = { kind: 'reused'; sessionId: string } | { kind: 'invalid' } | { kind: 'ok'; sessionId: string; userId: string };
+      type Outcome =
+        | { kind: 'reused'; sessionId: string }
+        | { kind: 'invalid' }
+        | { kind: 'expired'; sessionId: string; reason: string }
+        | { kind: 'ok'; sessionId: string; userId: string; authTime: Date | null; amr: string[] };
+      const lifetime = await deps.loginPolicy?.sessionLifetime(tenant.id);
       const outcome = await db.withTenant(tenant.id, async (tx): Promise<Outcome> => {
         const consumed = await sessions.consumeRefreshToken(tx, parsed.hash);
         if (!consumed) {
@@ -153,15 +261,39 @@ export function createAuthService(deps: {
         if (!principal || principal.revoked_at || principal.expires_at.getTime() <= Date.now() || principal.user_status !== 'active') {
           return { kind: 'invalid' };
         }
-        await sessions.touchSession(tx, consumed.session_id);
-        return { kind: 'ok', sessionId: consumed.session_id, userId: principal.user_id };
+        // Idle and absolute lifetimes of the tenant's security policy, as it is now (T22).
+        if (lifetime) {
+          const at = now();
+          const reason =
+            at - principal.created_at.getTime() > lifetime.absoluteMs
+              ? 'absolute_timeout'
+              : at - principal.last_seen_at.getTime() > lifetime.idleMs
+                ? 'idle_timeout'
+                : null;
+          if (reason) {
+            await sessions.revokeSession(tx, consumed.session_id, reason);
+            return { kind: 'expired', sessionId: consumed.session_id, reason };
+          }
+        }
+        await sessions.touchSession(tx, consumed.session_id, deps.clock ? new Date(now()) : undefined);
+        return {
+          kind: 'ok',
+          sessionId: consumed.session_id,
+          userId: principal.user_id,
+          authTime: principal.auth_time,
+          amr: principal.amr,
+        };
       });
       if (outcome.kind === 'reused') {
         await bus.publish({ type: 'session', tenantId: tenant.id, sessionId: outcome.sessionId });
         throw invalid();
       }
       if (outcome.kind === 'invalid') throw invalid();
-      return issue(tenant.id, outcome.userId, outcome.sessionId);
+      if (outcome.kind === 'expired') {
+        await bus.publish({ type: 'session', tenantId: tenant.id, sessionId: outcome.sessionId });
+        throw new AppError('invalid_grant', `the session has expired (${outcome.reason}); log in again`, { reason: outcome.reason });
+      }
+      return issue(tenant.id, outcome.userId, outcome.sessionId, outcome);
     },
 
     async logout(principal: TenantPrincipal) {
@@ -185,7 +317,10 @@ export function createAuthService(deps: {
           userId: row.user_id,
           roleKey: row.role_key,
           permissions: new Set(roleGrants({ key: row.role_key, builtin: row.role_builtin, permissions: row.permissions })),
+          conditions: row.role_builtin ? undefined : conditionMap(row.role_conditions),
           expiresAt: row.expires_at.getTime(),
+          authTime: row.auth_time?.getTime() ?? null,
+          amr: row.amr,
         };
         sessionCache.set(sid, entry);
       }
@@ -197,6 +332,9 @@ export function createAuthService(deps: {
         sessionId: sid,
         roleKey: entry.roleKey,
         permissions: entry.permissions,
+        authTime: entry.authTime,
+        amr: entry.amr,
+        ...(entry.conditions ? { conditions: entry.conditions } : {}),
       };
     },
   };

@@ -5,7 +5,7 @@ import { origin, tenantOf, tenantPrincipal } from '../../platform/http/request-c
 import { decodeCursor, Page, PaginationQuery, toPage } from '../../platform/pagination.ts';
 import type { TenantDirectory } from '../tenants/index.ts';
 import type { AuthService } from './auth.service.ts';
-import { CreateUserBody, LoginBody, Me, RefreshBody, TokenPair, UpdateUserBody, User } from './identity.schemas.ts';
+import { CreateUserBody, LoginBody, LoginResponse, Me, RefreshBody, TokenPair, UpdateUserBody, User } from './identity.schemas.ts';
 import type { TokenService } from './tokens.ts';
 import { toUserView, type UserService } from './users.service.ts';
 
@@ -20,8 +20,10 @@ export const authRoutes =
         schema: {
           tags,
           summary: 'Log in with tenant slug, email and password',
+          description:
+            'Answers a token pair, or `{ mfaRequired: true, mfaToken, method }` when a second factor is needed (complete it with POST /v1/auth/mfa).',
           body: LoginBody,
-          response: { 200: TokenPair },
+          response: { 200: LoginResponse },
         },
       },
       async (request) => deps.auth.login(request.body, origin(request)),
@@ -89,7 +91,7 @@ export const meRoutes =
         return {
           kind: 'user' as const,
           tenant: brief,
-          user: { id: user.id, email: user.email, name: user.name, role: user.role_key },
+          user: { id: user.id, email: user.email, name: user.name, role: user.role_key, emailVerified: user.email_verified_at !== null },
           permissions,
         };
       },

@@ -20,6 +20,33 @@ export const TokenPair = Type.Object({
   tokenType: Type.Literal('Bearer'),
 });
 
+export const MfaChallenge = Type.Object(
+  {
+    mfaRequired: Type.Literal(true),
+    mfaToken: Type.String({ description: 'Single-use, short-lived; send it with the code to POST /v1/auth/mfa' }),
+    method: Type.Union([Type.Literal('totp'), Type.Literal('email'), Type.Literal('totp_enrollment')], {
+      description:
+        'totp: a code of the enrolled authenticator (or a recovery code); email: a one-time code sent by email (new device or network, or recent failures); totp_enrollment: the tenant requires MFA and the account has none: add otpauthUri to an authenticator and send its code',
+    }),
+    expiresIn: Type.Integer({ description: 'Seconds until mfaToken expires' }),
+    otpauthUri: Type.Optional(Type.String({ description: 'Only for totp_enrollment: the otpauth:// URI to show as a QR code' })),
+  },
+  { description: 'The password was right; a second factor is needed' },
+);
+
+export const LoginResponse = Type.Union([
+  Type.Object({
+    ...TokenPair.properties,
+    mfaEnrollmentDue: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'The tenant requires MFA for this account: enrol a factor before this time or login will require it',
+      }),
+    ),
+  }),
+  MfaChallenge,
+]);
+
 export const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
 
 export const User = Type.Object({
@@ -32,6 +59,7 @@ export const User = Type.Object({
   updatedAt: Timestamp,
   lastLoginAt: NullableTimestamp,
   deactivatedAt: NullableTimestamp,
+  emailVerified: Type.Boolean({ description: 'Whether the user proved the address (verification link, password reset or invitation)' }),
 });
 
 const Name = Type.String({ minLength: 1, maxLength: 200 });
@@ -55,7 +83,9 @@ export const TenantBrief = Type.Object({
 export const Me = Type.Object({
   kind: Type.Union([Type.Literal('user'), Type.Literal('api_key')]),
   tenant: TenantBrief,
-  user: Type.Optional(Type.Object({ id: Type.String(), email: Type.String(), name: Type.String(), role: Type.String() })),
+  user: Type.Optional(
+    Type.Object({ id: Type.String(), email: Type.String(), name: Type.String(), role: Type.String(), emailVerified: Type.Boolean() }),
+  ),
   apiKey: Type.Optional(Type.Object({ id: Type.String() })),
   permissions: Type.Array(Type.String()),
 });

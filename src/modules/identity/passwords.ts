@@ -19,33 +19,79 @@ export function normalizePassword(password: string): string {
   return password.normalize('NFKC');
 }
 
-/** Reasons are phrased for the person choosing the password. Returns undefined when it is fine. */
-export function passwordProblem(password: string, context: PasswordContext = { words: [] }): string | undefined {
+/** Why a password is refused: a stable code for clients (`reason` in the 400 weak_password problem). */
+export type PasswordRefusal = 'too_long' | 'too_short' | 'common' | 'sequence' | 'repeated' | 'context';
+
+// Runs of characters people type as "long" passwords: the alphabet, digits, keyboard rows and
+// columns, forwards and backwards. A password that is a piece of one of them is refused.
+const SEQUENCES = [
+  'abcdefghijklmnopqrstuvwxyz',
+  '01234567890123456789012345678901234567890',
+  'qwertyuiopasdfghjklzxcvbnm',
+  'qwertzuiopasdfghjklyxcvbnm',
+  'azertyuiopqsdfghjklmwxcvbn',
+  '1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p',
+  'zaq1xsw2cde3vfr4bgt5nhy6mju7',
+];
+const SEQUENCE_TEXT = [...SEQUENCES, ...SEQUENCES.map((s) => [...s].reverse().join(''))].join(' ');
+
+// Leet-speak that people put in otherwise common passwords ("p@ssw0rd").
+const LEET: Record<string, string> = { '0': 'o', '1': 'l', '3': 'e', '4': 'a', '5': 's', '7': 't', '8': 'b', '@': 'a', $: 's', '!': 'i' };
+const unleet = (value: string) => [...value].map((c) => LEET[c] ?? c).join('');
+
+/** The offline blocklist (zxcvbn-ts common/breached passwords) seen through the usual disguises. */
+function isCommon(lower: string): boolean {
+  if (COMMON.has(lower)) return true;
+  // Separators and spaces do not make a listed password new ("pass word 1234…").
+  const compact = lower.replace(/[\s._-]+/gu, '');
+  if (COMMON.has(compact) || COMMON.has(unleet(compact))) return true;
+  // A listed password with digits or symbols stuck on either end ("iloveyou12345678", "!!superman2024!!").
+  const core = compact.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
+  return core.length >= 6 && core.length < compact.length && (COMMON.has(core) || COMMON.has(unleet(core)));
+}
+
+/**
+ * The verdict of the policy: undefined when the password is fine, else a stable reason and a
+ * message phrased for the person choosing the password.
+ */
+export function passwordVerdict(
+  password: string,
+  context: PasswordContext = { words: [] },
+): { reason: PasswordRefusal; message: string } | undefined {
   const normalized = normalizePassword(password);
   if (Buffer.byteLength(normalized, 'utf8') > MAX_PASSWORD_BYTES) {
-    return `must be at most ${MAX_PASSWORD_BYTES} bytes`;
+    return { reason: 'too_long', message: `must be at most ${MAX_PASSWORD_BYTES} bytes` };
   }
   // Length in code points, so that emoji and accented letters count as one character each.
-  if ([...normalized].length < MIN_PASSWORD_LENGTH) return `must be at least ${MIN_PASSWORD_LENGTH} characters`;
+  if ([...normalized].length < MIN_PASSWORD_LENGTH)
+    return { reason: 'too_short', message: `must be at least ${MIN_PASSWORD_LENGTH} characters` };
   const lower = normalized.toLowerCase();
-  if (COMMON.has(lower)) return 'is a commonly used password';
-  // A short unit repeated ("abcabcabc…", "aaaa…") adds no strength however long it gets.
-  if (/^(.{1,4})\1+$/su.test(lower)) return 'is a repeated pattern';
+  if (isCommon(lower)) return { reason: 'common', message: 'is a commonly used password (it appears in lists of breached passwords)' };
+  // A unit repeated ("abcabcabc…", "aaaa…", "passwordpassword") adds no strength however long it gets.
+  if (/^(.+?)\1+$/su.test(lower)) return { reason: 'repeated', message: 'is a repeated pattern' };
+  const compact = lower.replace(/[\s._-]+/gu, '');
+  if (compact.length >= 8 && SEQUENCE_TEXT.includes(compact)) return { reason: 'sequence', message: 'is a common sequence of characters' };
   const words = ['palazzo', ...context.words]
     .flatMap((word) => word.toLowerCase().split(/[^\p{L}\p{N}]+/u))
     .filter((word) => word.length >= 4);
   for (const word of words) {
     if (lower.includes(word)) {
       const rest = lower.split(word).join('');
-      if ([...rest].length < 10) return `is too close to "${word}", which is part of the account or product name`;
+      if ([...rest].length < 10)
+        return { reason: 'context', message: `is too close to "${word}", which is part of the account or product name` };
     }
   }
   return undefined;
 }
 
+/** Reasons are phrased for the person choosing the password. Returns undefined when it is fine. */
+export function passwordProblem(password: string, context: PasswordContext = { words: [] }): string | undefined {
+  return passwordVerdict(password, context)?.message;
+}
+
 export function assertAcceptablePassword(password: string, context?: PasswordContext): void {
-  const problem = passwordProblem(password, context);
-  if (problem) throw new AppError('weak_password', `password ${problem}`, { field: 'password' });
+  const verdict = passwordVerdict(password, context);
+  if (verdict) throw new AppError('weak_password', `password ${verdict.message}`, { field: 'password', reason: verdict.reason });
 }
 
 /** Context words for a tenant user: the tenant's name and slug, and the email's local part and domain. */

@@ -11,9 +11,11 @@ export type UserRow = {
   updated_at: Date;
   last_login_at: Date | null;
   deactivated_at: Date | null;
+  email_verified_at: Date | null;
 };
 
-const COLUMNS = 'id, email, name, password_hash, role_key, status, created_at, updated_at, last_login_at, deactivated_at';
+const COLUMNS =
+  'id, email, name, password_hash, role_key, status, created_at, updated_at, last_login_at, deactivated_at, email_verified_at';
 
 export async function findUserById(tx: Tx, id: string): Promise<UserRow | undefined> {
   const { rows } = await tx.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
@@ -45,12 +47,22 @@ export async function listUsers(
 
 export async function insertUser(
   tx: Tx,
-  user: { tenantId: string; id: string; email: string; name: string; passwordHash: string | null; roleKey: string },
+  user: {
+    tenantId: string;
+    id: string;
+    email: string;
+    name: string;
+    passwordHash: string | null;
+    roleKey: string;
+    /** The address is proved (an accepted invitation was mailed to it). */
+    emailVerified?: boolean;
+  },
 ): Promise<UserRow> {
   const { rows } = await tx.query<UserRow>(
-    `INSERT INTO users (tenant_id, id, email, name, password_hash, role_key) VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO users (tenant_id, id, email, name, password_hash, role_key, email_verified_at)
+     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::boolean THEN now() END)
      RETURNING ${COLUMNS}`,
-    [user.tenantId, user.id, user.email, user.name, user.passwordHash, user.roleKey],
+    [user.tenantId, user.id, user.email, user.name, user.passwordHash, user.roleKey, user.emailVerified ?? false],
   );
   return rows[0] as UserRow;
 }
@@ -82,4 +94,17 @@ export async function countActiveUsers(tx: Tx): Promise<number> {
 export async function countActiveOwners(tx: Tx): Promise<number> {
   const { rows } = await tx.query<{ n: number }>("SELECT count(*)::int AS n FROM users WHERE status = 'active' AND role_key = 'owner'");
   return rows[0]?.n ?? 0;
+}
+
+export async function updatePasswordHash(tx: Tx, id: string, passwordHash: string): Promise<void> {
+  await tx.query('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [id, passwordHash]);
+}
+
+/** Marks the address verified if it is still the one that was proved. */
+export async function markEmailVerified(tx: Tx, id: string, email: string): Promise<boolean> {
+  const result = await tx.query(
+    'UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now() WHERE id = $1 AND email = $2',
+    [id, email],
+  );
+  return result.rowCount > 0;
 }

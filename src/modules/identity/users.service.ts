@@ -1,4 +1,4 @@
-import { findRole, OWNER_ROLE, type TenantPrincipal } from '../access/index.ts';
+import { findRole, grantable, OWNER_ROLE, type TenantPrincipal } from '../access/index.ts';
 import type { Database, Tx } from '../../platform/db/database.ts';
 import { AppError, assertId, assertThat, conflict, forbidden, notFound } from '../../platform/errors.ts';
 import { uuidv7 } from '../../platform/ids.ts';
@@ -19,6 +19,7 @@ export function toUserView(row: repo.UserRow) {
     updatedAt: row.updated_at.toISOString(),
     lastLoginAt: row.last_login_at?.toISOString() ?? null,
     deactivatedAt: row.deactivated_at?.toISOString() ?? null,
+    emailVerified: row.email_verified_at !== null,
   };
 }
 
@@ -33,6 +34,8 @@ export function createUserService(deps: {
   directory: TenantDirectory;
   /** Called in the transaction that took a seat, with the seats now used (quota alerts). */
   onSeatsUsed?: (tx: Tx, tenantId: string, used: number, limit: number | null) => Promise<void>;
+  /** Step-up for sensitive changes (a role change, T22); throws step_up_required. */
+  requireRecentAuth?: (actor: TenantPrincipal) => Promise<void>;
 }) {
   const { db, bus, passwords, directory } = deps;
 
@@ -76,7 +79,8 @@ export function createUserService(deps: {
       role,
       new AppError('validation_failed', `role "${roleKey}" does not exist`, { errors: [{ path: 'body/role', message: 'unknown role' }] }),
     );
-    const missing = role.permissions.filter((p) => !actor.permissions.has(p));
+    const held = grantable(actor);
+    const missing = role.permissions.filter((p) => !held.has(p));
     assertThat(missing.length === 0, forbidden(`you cannot assign a role with permissions you do not have: ${missing.join(', ')}`));
     if (roleKey === OWNER_ROLE) {
       assertThat(actor.kind === 'user' && actor.roleKey === OWNER_ROLE, forbidden('only an owner can make another owner'));
@@ -112,7 +116,31 @@ export function createUserService(deps: {
       });
     },
 
+    /**
+     * A user created just in time by single sign-on, inside the caller's tenant transaction: no
+     * password (they log in through their provider), and the seat limit applies as for any user.
+     */
+    async insertExternalUser(tx: Tx, tenantId: string, user: { email: string; name: string; roleKey: string }) {
+      await assertSeatAvailable(tx, tenantId);
+      const created = await repo.insertUser(tx, {
+        tenantId,
+        id: uuidv7(),
+        email: normalizeEmail(user.email),
+        name: user.name,
+        passwordHash: null,
+        roleKey: user.roleKey,
+      });
+      await seatsTaken(tx, tenantId);
+      return created;
+    },
+
     countActive: (tx: Tx) => repo.countActiveUsers(tx),
+
+    /** For modules that add users by other paths (invitations): the same role, seat and alert rules. */
+    assertCanAssign,
+    assertSeatAvailable,
+    seatsTaken,
+    endSessions,
 
     list(tenantId: string, filter: { status?: string; role?: string; after: string | null; limit: number }) {
       return db.withTenant(tenantId, (tx) => repo.listUsers(tx, filter));
@@ -155,6 +183,7 @@ export function createUserService(deps: {
         assertThat(user, notFound('user'));
         if (patch.role !== undefined && patch.role !== user.role_key) {
           await assertCanAssign(tx, actor, patch.role);
+          await deps.requireRecentAuth?.(actor);
           // Taking the owner role away is itself an owner's act.
           if (user.role_key === OWNER_ROLE) {
             assertThat(actor.kind === 'user' && actor.roleKey === OWNER_ROLE, forbidden('only an owner can change an owner'));

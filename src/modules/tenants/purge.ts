@@ -1,7 +1,7 @@
 import type { Tx } from '../../platform/db/database.ts';
 
 /** Control-plane tables that carry a tenant_id column but are not tenant-owned (see catalog test). */
-export const CONTROL_PLANE_TENANT_COLUMNS = ['jobs', 'verified_domains'] as const;
+export const CONTROL_PLANE_TENANT_COLUMNS = ['jobs', 'verified_domains', 'mail_outbox'] as const;
 
 /**
  * Every table of the public schema with a `tenant_id` column, read from the catalog (so a table
@@ -53,12 +53,18 @@ export async function purgeTenantRows(tx: Tx, tenantId: string, keepJobId?: stri
   const order = await tenantTablesInDeleteOrder(tx);
   for (const table of order) {
     if (!IDENTIFIER.test(table)) throw new Error(`unexpected table name ${table}`);
-    const result =
-      table === 'jobs'
-        ? await tx.query('DELETE FROM jobs WHERE tenant_id = $1 AND id IS DISTINCT FROM $2', [tenantId, keepJobId ?? null])
-        : await tx.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenantId]);
-    tables[table] = result.rowCount;
-    totalRows += result.rowCount;
+    let count: number;
+    if (table === 'jobs') {
+      count = (await tx.query('DELETE FROM jobs WHERE tenant_id = $1 AND id IS DISTINCT FROM $2', [tenantId, keepJobId ?? null])).rowCount;
+    } else if (table === 'audit_log') {
+      // Append-only for the request role: erased with its tenant by the owner's function.
+      const { rows } = await tx.query<{ n: string }>('SELECT palazzo_audit_erase() AS n');
+      count = Number(rows[0]?.n ?? 0);
+    } else {
+      count = (await tx.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenantId])).rowCount;
+    }
+    tables[table] = count;
+    totalRows += count;
   }
   let left = 0;
   for (const table of order) {

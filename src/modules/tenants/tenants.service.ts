@@ -6,6 +6,7 @@ import type { JobRunner } from '../../platform/jobs.ts';
 import { insertBuiltinRoles } from '../access/index.ts';
 import { readRateLimits, type TenantRateLimits } from './directory.ts';
 import { canTransition, type Transition } from './lifecycle.ts';
+import { withoutAudit } from '../audit/audit.context.ts';
 import { type PurgeReport, purgeTenantRows } from './purge.ts';
 import * as repo from './tenants.repo.ts';
 import { BUILTIN_TIERS, type CustomLimits, effectiveLimits, TIER_NAMES, type TierLimits } from './tiers.ts';
@@ -100,19 +101,22 @@ export function createTenantService(deps: {
   }
 
   async function purgeNow(id: string, keepJobId?: string): Promise<{ tenant: TenantView; report: PurgeReport }> {
-    const result = await db.withTenant(id, async (tx) => {
-      const row = await begin(tx, id, 'purge');
-      const report = await purgeTenantRows(tx, row.id, keepJobId);
-      if (!report.verified) throw new Error(`purge of tenant ${id} left rows behind`);
-      const updated = await repo.updateTenantStatus(tx, id, {
-        status: 'deleted',
-        reason: row.status_reason,
-        offboardedAt: row.offboarded_at,
-        purgedAt: new Date(),
-        purgeReport: report,
-      });
-      return { tenant: await view(tx, updated), report };
-    });
+    // Outside the request's audit scope: the log it would write to is being erased with the tenant.
+    const result = await withoutAudit(() =>
+      db.withTenant(id, async (tx) => {
+        const row = await begin(tx, id, 'purge');
+        const report = await purgeTenantRows(tx, row.id, keepJobId);
+        if (!report.verified) throw new Error(`purge of tenant ${id} left rows behind`);
+        const updated = await repo.updateTenantStatus(tx, id, {
+          status: 'deleted',
+          reason: row.status_reason,
+          offboardedAt: row.offboarded_at,
+          purgedAt: new Date(),
+          purgeReport: report,
+        });
+        return { tenant: await view(tx, updated), report };
+      }),
+    );
     await changed(id);
     return result;
   }
@@ -137,7 +141,8 @@ export function createTenantService(deps: {
       });
     },
 
-    async create(input: CreateTenantInput): Promise<TenantView> {
+    /** `provisioned` runs last in the creating transaction (signup: the verification token and mail). */
+    async create(input: CreateTenantInput, provisioned?: (tx: Tx, tenantId: string) => Promise<void>): Promise<TenantView> {
       // Everything that can be refused is checked before the transaction opens, and everything
       // is written in one transaction: a refusal leaves no trace, a success leaves an active tenant.
       const owner = await deps.prepareOwner({ name: input.name, slug: input.slug }, input.owner);
@@ -162,6 +167,7 @@ export function createTenantService(deps: {
         await insertBuiltinRoles(tx, id);
         await tx.query('INSERT INTO tenant_settings (tenant_id, settings) VALUES ($1, $2)', [id, JSON.stringify({})]);
         await deps.createOwner(tx, id, owner);
+        await provisioned?.(tx, id);
         await begin(tx, id, 'activate');
         const row = await repo.updateTenantStatus(tx, id, { status: 'active' });
         return view(tx, row);

@@ -19,6 +19,8 @@ type ValidationIssue = { path: string; message: string };
 function problem(reply: FastifyReply, code: ErrorCode, detail: string, extras: Record<string, unknown> = {}) {
   const status = ERROR_STATUS[code];
   if (status === 401) reply.header('www-authenticate', 'Bearer');
+  // Read by the audit log's record of a refused request.
+  (reply as { problemCode?: string }).problemCode = code;
   // The request id travels in the x-request-id header, not the body: a missing resource and
   // another tenant's resource must answer with byte-identical bodies.
   return reply
