@@ -1,7 +1,7 @@
 /**
  * Login cost of the session and MFA policy (issue 3), standalone: `node --import tsx bench/login-mfa.ts`.
  *
- * One process, one Palazzo app on PGlite with the production Argon2id parameters. Interleaved rounds of
+ * One process, one Palazzo app on PGlite (or PostgreSQL with DATABASE_URL) with the production Argon2id parameters. Interleaved rounds of
  * BENCH_SECONDS each, sequential (one at a time, so the figure is the cost of one login):
  *   A. `POST /v1/auth/login` through `app.inject` with the login policy as shipped (risk signals,
  *      `login_risk` event, session) for a known device;
@@ -10,13 +10,14 @@
  * Printed per round and as median [min, max]: logins/s A/C (the issue's "login throughput vs raw
  * Argon2id", target ≥ 0.8) and A/B (what the adaptive checks cost).
  *
- * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (4).
+ * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (4), DATABASE_URL (PostgreSQL instead of PGlite).
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/platform/config.ts';
 import { migrate } from '../src/platform/db/migrate.ts';
+import { openDatabase } from '../src/platform/db/open.ts';
 import { createPgliteDatabase } from '../src/platform/db/pglite.ts';
 import { spread } from './lib/stats.ts';
 
@@ -26,9 +27,14 @@ const PASSWORD = 'a long benchmark passphrase';
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main() {
-  const db = await createPgliteDatabase();
+  // PGlite in memory, or PostgreSQL when DATABASE_URL is set (the database runs in its own process).
+  const config = loadConfig(
+    { PALAZZO_DATA_DIR: os.tmpdir(), PALAZZO_LOG_LEVEL: 'silent', DATABASE_URL: process.env.DATABASE_URL },
+    { masterKey: randomBytes(32) },
+  );
+  const db = config.databaseUrl ? await openDatabase(config) : await createPgliteDatabase();
   await migrate(db);
-  const config = loadConfig({ PALAZZO_DATA_DIR: os.tmpdir(), PALAZZO_LOG_LEVEL: 'silent' }, { masterKey: randomBytes(32) });
+  log(`database: ${db.kind}`);
   const palazzo = await buildApp({ config, db });
   const { app, services } = palazzo;
   const slugs: string[] = [];

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { type Condition, conditionMap, roleGrants, type TenantPrincipal } from '../access/index.ts';
-import type { Database } from '../../platform/db/database.ts';
+import type { Database, Tx } from '../../platform/db/database.ts';
 import { AppError, assertThat } from '../../platform/errors.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import type { InvalidationBus } from '../../platform/invalidation.ts';
@@ -63,7 +63,6 @@ export type LoginProtection = {
   before(input: { tenant: string; email: string; ip: string | null }): Promise<unknown>;
   failed(attempt: unknown, outcome: { tenantId?: string; userId?: string; ip: string | null }): Promise<void>;
   succeeded(attempt: unknown): Promise<void>;
-  isLocked(tenantId: string, userId: string): Promise<boolean>;
 };
 
 const invalidCredentials = () => new AppError('invalid_credentials', 'the tenant, email or password is not correct');
@@ -106,7 +105,12 @@ export function createAuthService(deps: {
 
   const now = () => deps.clock?.() ?? Date.now();
 
+  /**
+   * Signs an access token and stores a new refresh token, in the caller's transaction: a session
+   * and its first refresh token, or a consumed refresh token and its successor, commit together.
+   */
   async function issue(
+    tx: Tx,
     tenantId: string,
     userId: string,
     sessionId: string,
@@ -120,15 +124,13 @@ export function createAuthService(deps: {
       deps.accessTtlSeconds,
     );
     const refresh = mintSecret(REFRESH_PREFIX, tenantId);
-    await db.withTenant(tenantId, (tx) =>
-      sessions.insertRefreshToken(tx, {
-        tenantId,
-        id: uuidv7(),
-        sessionId,
-        hash: refresh.hash,
-        expiresAt: new Date(Date.now() + deps.refreshTtlSeconds * 1000),
-      }),
-    );
+    await sessions.insertRefreshToken(tx, {
+      tenantId,
+      id: uuidv7(),
+      sessionId,
+      hash: refresh.hash,
+      expiresAt: new Date(Date.now() + deps.refreshTtlSeconds * 1000),
+    });
     return { accessToken, refreshToken: refresh.value, expiresIn: deps.accessTtlSeconds, tokenType: 'Bearer' };
   }
 
@@ -143,7 +145,7 @@ export function createAuthService(deps: {
     const sessionId = uuidv7();
     const lifetime = await deps.loginPolicy?.sessionLifetime(tenantId);
     const lifeMs = Math.min(deps.refreshTtlSeconds * 1000, lifetime?.absoluteMs ?? Number.POSITIVE_INFINITY);
-    await db.withTenant(tenantId, async (tx) => {
+    return db.withTenant(tenantId, async (tx) => {
       await sessions.insertSession(tx, {
         tenantId,
         id: sessionId,
@@ -155,8 +157,8 @@ export function createAuthService(deps: {
         at: deps.clock ? new Date(now()) : undefined,
       });
       await users.recordLogin(tx, userId, rehash);
+      return issue(tx, tenantId, userId, sessionId, { authTime: new Date(now()), amr });
     });
-    return issue(tenantId, userId, sessionId, { authTime: new Date(now()), amr });
   }
 
   return {
@@ -177,10 +179,10 @@ export function createAuthService(deps: {
       const attempt = await deps.loginProtection?.before({ tenant: input.tenant, email: input.email, ip: client.ip });
       const tenant = await directory.getBySlug(input.tenant.toLowerCase());
       const email = input.email.trim().toLowerCase();
-      const user = tenant ? await db.withTenant(tenant.id, (tx) => users.findUserByEmail(tx, email)) : undefined;
+      const user = tenant ? await db.withTenant(tenant.id, (tx) => users.findLoginUser(tx, email)) : undefined;
       const ok = await passwords.verify(user?.password_hash, input.password);
       // A locked account answers like a wrong password (only someone who knows the password gets here).
-      const locked = ok && tenant && user ? await deps.loginProtection?.isLocked(tenant.id, user.id) : false;
+      const locked = ok && user ? user.locked : false;
       if (!tenant || !user || !ok || user.status !== 'active' || locked) {
         await deps.loginProtection?.failed(attempt, { tenantId: tenant?.id, userId: user?.id, ip: client.ip });
         // Recorded for unknown accounts of the tenant too: the same write either way keeps the
@@ -237,7 +239,7 @@ export function createAuthService(deps: {
         | { kind: 'reused'; sessionId: string }
         | { kind: 'invalid' }
         | { kind: 'expired'; sessionId: string; reason: string }
-        | { kind: 'ok'; sessionId: string; userId: string; authTime: Date | null; amr: string[] };
+        | { kind: 'ok'; pair: TokenPair };
       const lifetime = await deps.loginPolicy?.sessionLifetime(tenant.id);
       const outcome = await db.withTenant(tenant.id, async (tx): Promise<Outcome> => {
         const consumed = await sessions.consumeRefreshToken(tx, parsed.hash);
@@ -276,13 +278,12 @@ export function createAuthService(deps: {
           }
         }
         await sessions.touchSession(tx, consumed.session_id, deps.clock ? new Date(now()) : undefined);
-        return {
-          kind: 'ok',
-          sessionId: consumed.session_id,
-          userId: principal.user_id,
+        // The successor is stored in the transaction that consumed its predecessor: rotation is atomic.
+        const pair = await issue(tx, tenant.id, principal.user_id, consumed.session_id, {
           authTime: principal.auth_time,
           amr: principal.amr,
-        };
+        });
+        return { kind: 'ok', pair };
       });
       if (outcome.kind === 'reused') {
         await bus.publish({ type: 'session', tenantId: tenant.id, sessionId: outcome.sessionId });
@@ -293,7 +294,7 @@ export function createAuthService(deps: {
         await bus.publish({ type: 'session', tenantId: tenant.id, sessionId: outcome.sessionId });
         throw new AppError('invalid_grant', `the session has expired (${outcome.reason}); log in again`, { reason: outcome.reason });
       }
-      return issue(tenant.id, outcome.userId, outcome.sessionId, outcome);
+      return outcome.pair;
     },
 
     async logout(principal: TenantPrincipal) {

@@ -17,6 +17,15 @@ export type UserRow = {
 const COLUMNS =
   'id, email, name, password_hash, role_key, status, created_at, updated_at, last_login_at, deactivated_at, email_verified_at';
 
+/** The user a password login names, with whether anomaly detection has locked the account (migration 0008). */
+export async function findLoginUser(tx: Tx, email: string): Promise<(UserRow & { locked: boolean }) | undefined> {
+  const { rows } = await tx.query<UserRow & { locked: boolean }>(
+    `SELECT ${COLUMNS}, coalesce(locked_until > now(), false) AS locked FROM users WHERE email = $1`,
+    [email],
+  );
+  return rows[0];
+}
+
 export async function findUserById(tx: Tx, id: string): Promise<UserRow | undefined> {
   const { rows } = await tx.query<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
   return rows[0];

@@ -21,13 +21,6 @@ export async function unlockUser(tx: Tx, id: string): Promise<LockRow | undefine
   return rows[0];
 }
 
-export async function isUserLocked(tx: Tx, id: string): Promise<boolean> {
-  const { rows } = await tx.query<{ locked: boolean }>('SELECT coalesce(locked_until > now(), false) AS locked FROM users WHERE id = $1', [
-    id,
-  ]);
-  return rows[0]?.locked ?? false;
-}
-
 /** Ends the user's sessions; returns their ids (to drop them from every node's cache). */
 export async function revokeUserSessions(tx: Tx, userId: string, reason: string): Promise<string[]> {
   const { rows } = await tx.query<{ id: string }>(

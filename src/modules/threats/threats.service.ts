@@ -110,7 +110,6 @@ export function createThreatService(deps: { db: Database; bus: InvalidationBus; 
         }
       },
       succeeded: (attempt: LoginAttempt) => throttle.succeeded(attempt),
-      isLocked: (tenantId: string, userId: string) => db.withTenant(tenantId, (tx) => repo.isUserLocked(tx, userId)),
     },
 
     /**
