@@ -130,7 +130,7 @@ export async function buildApp(options: BuildOptions) {
   const bus = createInvalidationBus(pubsub, (error) => log.warn({ err: error }, 'invalidation not broadcast'));
   await bus.start();
 
-  const passwords = createPasswordHasher(config.argon2);
+  const passwords = createPasswordHasher(config.argon2, config.passwordHashing);
   const tokens = await createTokenService({ db, masterKey: config.masterKey, issuer: config.issuer });
   const directory = createTenantDirectory({ db, bus });
   // Background work is picked by tier: an enterprise tenant's jobs run before a basic tenant's.

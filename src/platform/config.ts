@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 
 /** Process configuration, read once from the environment and validated with clear messages. */
 export type Config = {
@@ -33,6 +34,12 @@ export type Config = {
   issuer: string;
   /** Argon2id cost; defaults are OWASP's minimum (m=19 MiB, t=2, p=1). */
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  /**
+   * Argon2id computations (login, password changes) allowed at once, and how many more may wait;
+   * beyond that a sign-in answers 503 server_busy with Retry-After, so a login storm cannot take
+   * every core from the API (OWASP Password Storage: limit concurrent hashing).
+   */
+  passwordHashing: { concurrency: number; queue: number };
   poolMax: number;
   /** Tenants' public pages answer at `<slug>.<baseDomain>` when set (custom domains work without it). */
   baseDomain: string | undefined;
@@ -166,6 +173,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       memoryCost: int(env, 'PALAZZO_ARGON2_MEMORY_KIB', 19_456, 8, 1_048_576),
       timeCost: int(env, 'PALAZZO_ARGON2_ITERATIONS', 2, 1, 20),
       parallelism: int(env, 'PALAZZO_ARGON2_PARALLELISM', 1, 1, 16),
+    },
+    passwordHashing: {
+      // Half the cores by default (at least one): the other half keeps serving the API.
+      concurrency: int(env, 'PALAZZO_HASH_CONCURRENCY', Math.max(1, Math.floor(os.availableParallelism() / 2)), 1, 256),
+      queue: int(env, 'PALAZZO_HASH_QUEUE', 200, 0, 100_000),
     },
     poolMax: int(env, 'PALAZZO_DB_POOL_MAX', 10, 1, 200),
     baseDomain: hostname(env, 'PALAZZO_BASE_DOMAIN'),

@@ -102,25 +102,63 @@ export function contextWords(email: string, tenant?: { name: string; slug: strin
 
 export type Argon2Params = { memoryCost: number; timeCost: number; parallelism: number };
 
-export function createPasswordHasher(params: Argon2Params) {
+/**
+ * At most `concurrency` Argon2id computations at once and `queue` more waiting (first come, first
+ * served); beyond that, 503 server_busy with Retry-After. Hashing runs on libuv's thread pool, so
+ * without a cap a login storm can hold every core and starve the API (OWASP Password Storage).
+ */
+export function createHashingGate(limits: { concurrency: number; queue: number }) {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async run<T>(fn: () => Promise<T>): Promise<T> {
+      if (active < limits.concurrency) active += 1;
+      else {
+        if (waiting.length >= limits.queue) {
+          throw new AppError('server_busy', 'too many sign-ins are being checked at once; try again in a moment', { retryAfter: 1 });
+        }
+        // The slot is handed over by the finishing computation (active stays the same).
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      }
+      try {
+        return await fn();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else active -= 1;
+      }
+    },
+    get active() {
+      return active;
+    },
+    get waiting() {
+      return waiting.length;
+    },
+  };
+}
+
+export function createPasswordHasher(params: Argon2Params, limits = { concurrency: Number.POSITIVE_INFINITY, queue: 0 }) {
   const options = { algorithm: Algorithm.Argon2id, ...params };
+  const gate = createHashingGate(limits);
   // A real hash of a random value: verifying against it costs what a real verification costs, so
   // an unknown account answers in the same time as a known one (T14).
   const dummy = hash(`dummy-${Math.random()}-${Date.now()}`, options);
 
   return {
-    hash: (password: string) => hash(normalizePassword(password), options),
+    hash: (password: string) => gate.run(() => hash(normalizePassword(password), options)),
     /** Verifies; runs a verification of equal cost when there is no stored hash. */
     async verify(stored: string | null | undefined, password: string): Promise<boolean> {
       if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES * 4) return false;
       const target = stored ?? (await dummy);
       try {
-        const ok = await verify(target, normalizePassword(password));
+        const ok = await gate.run(() => verify(target, normalizePassword(password)));
         return ok && stored != null;
-      } catch {
+      } catch (error) {
+        if (error instanceof AppError) throw error;
         return false;
       }
     },
+    gate,
     /** True when the stored hash was made with weaker parameters than the current ones. */
     needsRehash(stored: string): boolean {
       const match = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(stored);

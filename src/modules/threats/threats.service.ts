@@ -118,7 +118,11 @@ export function createThreatService(deps: { db: Database; bus: InvalidationBus; 
      */
     async onError(request: FastifyRequest, reply: FastifyReply, error: Error) {
       if (!(error instanceof AppError)) return;
-      if (error.code === 'rate_limited' && typeof error.extras.retryAfter === 'number' && !reply.hasHeader('retry-after')) {
+      if (
+        (error.code === 'rate_limited' || error.code === 'server_busy') &&
+        typeof error.extras.retryAfter === 'number' &&
+        !reply.hasHeader('retry-after')
+      ) {
         reply.header('retry-after', String(error.extras.retryAfter));
       }
       if (error.status !== 403) return;
