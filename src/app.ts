@@ -161,7 +161,7 @@ export async function buildApp(options: BuildOptions) {
     createOwner: (tx, tenantId, owner) => users.insertOwner(tx, tenantId, owner),
   });
   // Threat detection: login throttling, anomaly detection and its automatic responses (F-B7).
-  const threats = createThreatService({ db, bus, log, options: { redisUrl: config.redisUrl, ...config.threats } });
+  const threats = createThreatService({ db, bus, log, options: { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...config.threats } });
   const auth = createAuthService({
     db,
     bus,

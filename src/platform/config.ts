@@ -15,6 +15,8 @@ export type Config = {
   appDatabaseUrl: string | undefined;
   appDbPassword: string | undefined;
   redisUrl: string | undefined;
+  /** Namespace of the counters this instance keeps in Redis (several instances or test runs may share one Redis). */
+  redisPrefix: string;
   masterKey: Buffer;
   operatorEmail: string | undefined;
   operatorPassword: string | undefined;
@@ -154,6 +156,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     appDatabaseUrl: url(env, 'PALAZZO_APP_DATABASE_URL', ['postgres:', 'postgresql:']),
     appDbPassword: env.PALAZZO_APP_DB_PASSWORD || undefined,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisPrefix: env.PALAZZO_REDIS_PREFIX?.trim() || 'palazzo',
     masterKey: overrides.masterKey ?? masterKey(env, dataDir),
     operatorEmail: env.PALAZZO_OPERATOR_EMAIL || undefined,
     operatorPassword: env.PALAZZO_OPERATOR_PASSWORD || undefined,

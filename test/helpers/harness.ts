@@ -32,6 +32,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     {
       PALAZZO_DATA_DIR: '/tmp/palazzo-test-unused',
       REDIS_URL: process.env.REDIS_URL,
+      // Redis counters (login throttle) of this app alone: other apps, files and earlier runs on the
+      // same Redis do not share them (every test signs in from 127.0.0.1). Pass `redisPrefix` to share.
+      PALAZZO_REDIS_PREFIX: `palazzo-test-${process.pid}-${randomBytes(4).toString('hex')}`,
       PALAZZO_LOG_LEVEL: 'silent',
     },
     { masterKey: Buffer.from(inject('testMasterKey'), 'base64'), ...overrides },

@@ -10,6 +10,8 @@ import * as repo from './threats.repo.ts';
 
 export type ThreatOptions = {
   redisUrl?: string;
+  /** Redis key namespace (config.redisPrefix). */
+  redisPrefix?: string;
   login: { freeFailures: number; maxDelaySeconds: number; ipFailures: number };
   anomaly: { floor: number; multiplier: number; windowSeconds: number; lockMinutes: number };
 };
@@ -20,7 +22,12 @@ export type ThreatOptions = {
  */
 export function createThreatService(deps: { db: Database; bus: InvalidationBus; log: FastifyBaseLogger; options: ThreatOptions }) {
   const { db, bus, log, options } = deps;
-  const throttle = createLoginThrottle({ redisUrl: options.redisUrl, log, ...options.login });
+  const throttle = createLoginThrottle({
+    redisUrl: options.redisUrl,
+    log,
+    ...options.login,
+    keyPrefix: `${options.redisPrefix ?? 'palazzo'}:login`,
+  });
   /** Responses still being written (tests and shutdown wait for them). */
   const pending = new Set<Promise<void>>();
 
