@@ -1,6 +1,6 @@
 /**
  * Benchmark orchestrator: `npm run bench` (everything) or `npm run bench -- b2` (one benchmark).
- * Names: noise, b1, b2 (= b2-postgres + b2-pglite), b2-postgres, b2-pglite, b4, b8, b10, fairness. The
+ * Names: noise, b1, b2 (= b2-postgres + b2-pglite), b2-postgres, b2-pglite, b4, b8, b9, b10, fairness. The
  * noise guard (Fastify hello vs node:http) runs in every run. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { type Comparison, compare, SETTINGS } from './lib/compare.ts';
 import {
   BENCH_LIMITS,
+  BENCH_PASSWORD,
   cleanupDatasets,
   palazzoEnv,
   pgliteDatasets,
@@ -20,13 +21,14 @@ import {
 import { createDbCpuProbe, type DbCpuProbe } from './lib/dbcpu.ts';
 import { compareExplain } from './lib/explain.ts';
 import { FAIRNESS, runFairness } from './lib/fairness.ts';
+import { loginStorm } from './lib/login-storm.ts';
 import { compareLatency, type LatencyComparison } from './lib/openloop.ts';
 import { CONNECTIONS, type Target } from './lib/load.ts';
 import { formatOutcome, judge, type Outcome, runMetadata, writeResult } from './lib/report.ts';
 import { killAllServers, LOAD_CPU, type ServerHandle, startServer } from './lib/servers.ts';
 import { spread } from './lib/stats.ts';
 
-const ALL = ['b1', 'b2-postgres', 'b2-pglite', 'b4', 'b8', 'b10', 'fairness'] as const;
+const ALL = ['b1', 'b2-postgres', 'b2-pglite', 'b4', 'b8', 'b9', 'b10', 'fairness'] as const;
 type Name = (typeof ALL)[number];
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -36,6 +38,7 @@ const B10_TENANTS = Number(process.env.BENCH_B10_TENANTS ?? 10_000);
 const B10_SMALL_TENANTS = Number(process.env.BENCH_B10_SMALL_TENANTS ?? 10);
 const B10_ROWS = Number(process.env.BENCH_B10_ROWS ?? 100_000);
 const MAX_MINUTES = Number(process.env.BENCH_MAX_MINUTES ?? 60);
+const LOGINS_PER_SECOND = Number(process.env.BENCH_LOGINS_PER_SECOND ?? 20);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const ratioText = (s: { median: number; min: number; max: number }) => `${s.median.toFixed(2)} [${s.min.toFixed(2)}–${s.max.toFixed(2)}]`;
@@ -343,6 +346,53 @@ async function main() {
         latency,
         0.2,
       );
+    } else if (name === 'b9') {
+      // B2's read on one server while 20 password logins a second (production Argon2id: the server
+      // runs with the default PALAZZO_ARGON2_* and hashing gate) hit the same server (A), vs the read alone (B).
+      const dataset = postgres
+        ? await pgDataset()
+        : await pgliteDatasets().then((d) => ({ url: undefined, dir: d.dirA, seeded: d.seeded }));
+      const env = 'dir' in dataset ? palazzoEnv({ dataDir: dataset.dir }) : palazzoEnv({ databaseUrl: dataset.url as string });
+      const { seeded } = dataset;
+      if (!seeded.slug || !seeded.ownerEmail) throw new Error('b9: the dataset has no owner to sign in');
+      const auth = { authorization: `Bearer ${seeded.key}` };
+      const path = `/v1/api-keys/${seeded.apiKeyId}`;
+      const storm = await withServers([startServer('palazzo', 'palazzo', env)], async ([app]) => {
+        await probe(app!, path, auth);
+        const storm = loginStorm(
+          app!.url,
+          { tenant: seeded.slug as string, email: seeded.ownerEmail as string, password: BENCH_PASSWORD },
+          LOGINS_PER_SECOND,
+        );
+        // The first login rehashes the cheaply seeded password with the production parameters.
+        storm.start();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await storm.stop();
+        storm.windows.length = 0;
+        const target = { url: app!.url, path, headers: auth };
+        const comparison = await compare(
+          'b9',
+          { label: `B2 read + ${LOGINS_PER_SECOND} logins/s`, server: app!, target, during: storm },
+          { label: 'B2 read alone', server: app!, target },
+          log,
+        );
+        return { comparison, windows: storm.windows };
+      });
+      const { comparison, windows } = storm;
+      const lagA = spread(comparison.rounds.map((r) => r.a.loopLag?.p99Ms ?? Number.NaN));
+      const lagB = spread(comparison.rounds.map((r) => r.b.loopLag?.p99Ms ?? Number.NaN));
+      const loginP95 = spread(windows.map((w) => w.p95Ms));
+      const sum = (key: 'sent' | 'ok' | 'busy' | 'other' | 'errors') => windows.reduce((n, w) => n + w[key], 0);
+      const lagMet = lagA.median <= 20;
+      const loginMet = loginP95.median <= 150;
+      outcome = judge(comparison, { metric: 'rps', op: '>=', value: 0.7 }, [
+        `event-loop delay p99 during A (target ≤ 20 ms): ${lagA.median.toFixed(1)} ms [${lagA.min.toFixed(1)}–${lagA.max.toFixed(1)}] → ${lagMet ? 'MET' : 'MISSED'}; during B ${lagB.median.toFixed(1)} ms`,
+        `login p95 (target ≤ 150 ms): ${loginP95.median.toFixed(1)} ms [${loginP95.min.toFixed(1)}–${loginP95.max.toFixed(1)}] → ${loginMet ? 'MET' : 'MISSED'}`,
+        `logins over the A windows: sent ${sum('sent')}, ${sum('ok')} 200, ${sum('busy')} 503 server_busy, ${sum('other')} other, ${sum('errors')} errors`,
+        `database: ${postgres ? 'PostgreSQL' : 'PGlite'}; server pinned to one CPU, so the hashing gate allows one Argon2id at a time`,
+      ]);
+      if ((!lagMet || !loginMet) && outcome.verdict === 'met') outcome.verdict = 'missed';
+      outcome.extra = { loginStorm: { perSecond: LOGINS_PER_SECOND, windows, loopLagP99Ms: { a: lagA, b: lagB }, loginP95Ms: loginP95 } };
     } else if (name === 'fairness') {
       const floodLimits = { requestsPerMinute: FAIRNESS.floodLimitPerMinute, apiCallsPerMonth: BENCH_LIMITS.apiCallsPerMonth };
       const otherLimits = { requestsPerMinute: FAIRNESS.otherLimitPerMinute, apiCallsPerMonth: BENCH_LIMITS.apiCallsPerMonth };

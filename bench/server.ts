@@ -5,6 +5,7 @@
  * CPU µs per request. It exits when the orchestrator says `stop` or disconnects.
  */
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -146,6 +147,9 @@ async function main() {
   const start = SERVERS[kind];
   if (!start) throw new Error(`unknown BENCH_SERVER "${kind}"`);
   const server = await start();
+  // Event-loop delay, read and reset by the orchestrator's `lag` messages (B9).
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -160,7 +164,11 @@ async function main() {
   };
   process.on('message', (message: ParentMessage) => {
     if (message.type === 'cpu') send({ type: 'cpu', seq: message.seq, usage: process.cpuUsage() });
-    else if (message.type === 'stop') void stop();
+    else if (message.type === 'lag') {
+      const ms = (ns: number) => ns / 1e6;
+      send({ type: 'lag', seq: message.seq, lag: { p50Ms: ms(loop.percentile(50)), p99Ms: ms(loop.percentile(99)), maxMs: ms(loop.max) } });
+      loop.reset();
+    } else if (message.type === 'stop') void stop();
   });
   // The orchestrator died or closed the channel: never outlive it.
   process.on('disconnect', () => void stop());

@@ -1,5 +1,6 @@
 import { cpuDelta, type DbCpuProbe } from './dbcpu.ts';
 import { type LoadResult, runLoad, type Target } from './load.ts';
+import type { LoopLag } from './protocol.ts';
 import type { ServerHandle } from './servers.ts';
 import { type Spread, spread } from './stats.ts';
 
@@ -10,7 +11,14 @@ export const SETTINGS = {
 };
 
 /** One side of a comparison; `db` samples the CPU of the PostgreSQL backends serving it, when local. */
-export type Leg = { label: string; server: ServerHandle; target: Target; db?: DbCpuProbe };
+export type Leg = {
+  label: string;
+  server: ServerHandle;
+  target: Target;
+  db?: DbCpuProbe;
+  /** Other work run against the server during this leg's warm-up and window (B9's login storm). */
+  during?: { start(): void; stop(): Promise<void> };
+};
 export type LegRound = LoadResult & {
   /** Server CPU (user + system) per 2xx response, and its two parts. */
   cpuUsPerReq: number;
@@ -20,6 +28,8 @@ export type LegRound = LoadResult & {
   dbUsPerReq: number;
   /** Server + database CPU per 2xx response (the server alone when the database is not measured). */
   totalUsPerReq: number;
+  /** The server's event-loop delay during the window (absent where rounds are measured elsewhere). */
+  loopLag?: LoopLag;
 };
 const RATIO_KEYS = ['cpu', 'dbCpu', 'totalCpu', 'rps', 'p50', 'p95', 'p99'] as const;
 export type RatioKey = (typeof RATIO_KEYS)[number];
@@ -49,10 +59,21 @@ export type Comparison = {
 const fmt = (n: number, digits = 0) => n.toFixed(digits);
 
 async function measure(leg: Leg, log: (line: string) => void, name: string, round: number): Promise<LegRound> {
-  if (SETTINGS.warmupSeconds > 0) await runLoad(leg.target, SETTINGS.warmupSeconds);
-  const [before, dbBefore] = await Promise.all([leg.server.cpu(), leg.db?.sample()]);
-  const load = await runLoad(leg.target, SETTINGS.seconds);
-  const [after, dbAfter] = await Promise.all([leg.server.cpu(), leg.db?.sample()]);
+  leg.during?.start();
+  let load: LoadResult;
+  let before: NodeJS.CpuUsage;
+  let after: NodeJS.CpuUsage;
+  let dbBefore: Awaited<ReturnType<DbCpuProbe['sample']>> | undefined;
+  let dbAfter: typeof dbBefore;
+  let loopLag: LoopLag;
+  try {
+    if (SETTINGS.warmupSeconds > 0) await runLoad(leg.target, SETTINGS.warmupSeconds);
+    [before, dbBefore] = await Promise.all([leg.server.cpu(), leg.db?.sample(), leg.server.lag()]);
+    load = await runLoad(leg.target, SETTINGS.seconds);
+    [after, dbAfter, loopLag] = await Promise.all([leg.server.cpu(), leg.db?.sample(), leg.server.lag()]);
+  } finally {
+    await leg.during?.stop();
+  }
   const per = (us: number) => (load.ok ? us / load.ok : Number.NaN);
   const user = after.user - before.user;
   const system = after.system - before.system;
@@ -65,12 +86,13 @@ async function measure(leg: Leg, log: (line: string) => void, name: string, roun
     systemUsPerReq: per(system),
     dbUsPerReq: db,
     totalUsPerReq: Number.isNaN(db) ? server : server + db,
+    loopLag,
   };
   log(
     `[${name}] round ${round}/${SETTINGS.rounds} ${leg.label.padEnd(34)} ${fmt(result.rps).padStart(6)} req/s  ` +
       `${fmt(result.cpuUsPerReq, 1).padStart(7)} µs/req (usr ${fmt(result.userUsPerReq, 0)} sys ${fmt(result.systemUsPerReq, 0)}` +
       `${Number.isNaN(result.dbUsPerReq) ? '' : `, db ${fmt(result.dbUsPerReq, 0)}`})  p50 ${fmt(result.latencyMs.p50, 2)} p95 ${fmt(result.latencyMs.p95, 2)} ` +
-      `p99 ${fmt(result.latencyMs.p99, 2)} ms${result.non2xx || result.errors ? `  non2xx ${result.non2xx} errors ${result.errors}` : ''}`,
+      `p99 ${fmt(result.latencyMs.p99, 2)} ms  loop lag p99 ${fmt(loopLag.p99Ms, 1)} ms${result.non2xx || result.errors ? `  non2xx ${result.non2xx} errors ${result.errors}` : ''}`,
   );
   return result;
 }

@@ -102,7 +102,17 @@ export function palazzoEnv(target: { databaseUrl?: string; dataDir?: string; red
 export const BENCH_TIER = 'custom';
 export const BENCH_LIMITS = { requestsPerMinute: 1_000_000_000, apiCallsPerMonth: 1_000_000_000_000 };
 
-export type SeededKey = { tenantId: string; apiKeyId: string; key: string };
+export type SeededKey = {
+  tenantId: string;
+  apiKeyId: string;
+  key: string;
+  /** The tenant's slug and its owner (password BENCH_PASSWORD), when seeded through the API. */
+  slug?: string;
+  ownerEmail?: string;
+};
+
+/** The password of seeded owners (hashed cheaply at seeding; a server with production settings rehashes it at the first login). */
+export const BENCH_PASSWORD = 'benchmark passphrase, long enough';
 
 function seedingConfig() {
   // Cheap Argon2 for the few passwords seeding needs; the benchmarks authenticate with API keys only.
@@ -143,7 +153,7 @@ export type TenantSpec = { customLimits: Record<string, number> };
 export async function seedTenantsThroughApi(db: Database, specs: TenantSpec[]): Promise<SeededKey[]> {
   const { app, services } = await prepareApp(db);
   try {
-    const password = 'benchmark passphrase, long enough';
+    const password = BENCH_PASSWORD;
     const email = `bench-${randomBytes(4).toString('hex')}@bench.palazzo`;
     await services.operators.create({ email, name: 'Benchmark operator', password });
     const login = await app.inject({ method: 'POST', url: '/v1/operator/login', payload: { email, password } });
@@ -176,7 +186,7 @@ export async function seedTenantsThroughApi(db: Database, specs: TenantSpec[]): 
         payload: { name: 'benchmark key', scopes: ['api_keys.read'] },
       });
       if (key.statusCode !== 201) throw new Error(`API key creation failed: ${key.body}`);
-      seeded.push({ tenantId, apiKeyId: key.json().id as string, key: key.json().key as string });
+      seeded.push({ tenantId, apiKeyId: key.json().id as string, key: key.json().key as string, slug, ownerEmail });
     }
     return seeded;
   } finally {

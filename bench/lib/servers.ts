@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ParentMessage, ServerKind, ServerMessage } from './protocol.ts';
+import type { LoopLag, ParentMessage, ServerKind, ServerMessage } from './protocol.ts';
 
 const SERVER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../server.ts');
 export const SERVER_CPU = '0';
@@ -14,6 +14,8 @@ export type ServerHandle = {
   url: string;
   /** User and system CPU of the server process so far, in µs (all its threads). */
   cpu(): Promise<NodeJS.CpuUsage>;
+  /** The server's event-loop delay since the previous call (the first call: since it started). */
+  lag(): Promise<LoopLag>;
   stop(): Promise<void>;
 };
 
@@ -39,7 +41,19 @@ export function startServer(kind: ServerKind, label: string, env: Record<string,
   running.add(child);
   child.on('exit', () => running.delete(child));
   let seq = 0;
-  const waiting = new Map<number, (usage: NodeJS.CpuUsage) => void>();
+  const waiting = new Map<number, (answer: NodeJS.CpuUsage | LoopLag) => void>();
+  const ask = <T extends NodeJS.CpuUsage | LoopLag>(type: 'cpu' | 'lag'): Promise<T> => {
+    seq += 1;
+    const id = seq;
+    return new Promise((done, fail) => {
+      const guard = setTimeout(() => fail(new Error(`${label}: no ${type} reading`)), 10_000);
+      waiting.set(id, (answer) => {
+        clearTimeout(guard);
+        done(answer as T);
+      });
+      child.send({ type, seq: id } satisfies ParentMessage);
+    });
+  };
 
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -54,8 +68,8 @@ export function startServer(kind: ServerKind, label: string, env: Record<string,
       if (message.type === 'failed') {
         clearTimeout(timer);
         reject(new Error(`${label}: server failed to start\n${message.error}`));
-      } else if (message.type === 'cpu') {
-        waiting.get(message.seq)?.(message.usage);
+      } else if (message.type === 'cpu' || message.type === 'lag') {
+        waiting.get(message.seq)?.(message.type === 'cpu' ? message.usage : message.lag);
         waiting.delete(message.seq);
       } else if (message.type === 'ready') {
         clearTimeout(timer);
@@ -64,18 +78,8 @@ export function startServer(kind: ServerKind, label: string, env: Record<string,
           label,
           pid: message.pid,
           url: `http://127.0.0.1:${message.port}`,
-          cpu() {
-            seq += 1;
-            const id = seq;
-            return new Promise((done, fail) => {
-              const guard = setTimeout(() => fail(new Error(`${label}: no CPU reading`)), 10_000);
-              waiting.set(id, (usage) => {
-                clearTimeout(guard);
-                done(usage);
-              });
-              child.send({ type: 'cpu', seq: id } satisfies ParentMessage);
-            });
-          },
+          cpu: () => ask<NodeJS.CpuUsage>('cpu'),
+          lag: () => ask<LoopLag>('lag'),
           stop() {
             return new Promise<void>((done) => {
               if (child.exitCode !== null || child.signalCode !== null) return done();
