@@ -161,7 +161,12 @@ export async function buildApp(options: BuildOptions) {
     createOwner: (tx, tenantId, owner) => users.insertOwner(tx, tenantId, owner),
   });
   // Threat detection: login throttling, anomaly detection and its automatic responses (F-B7).
-  const threats = createThreatService({ db, bus, log, options: { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...config.threats } });
+  const threats = createThreatService({
+    db,
+    bus,
+    log,
+    options: { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...config.threats },
+  });
   const auth = createAuthService({
     db,
     bus,
@@ -192,6 +197,7 @@ export async function buildApp(options: BuildOptions) {
     masterKey: config.masterKey,
     publicUrl: config.publicUrl,
     allowHttp: config.ssoAllowHttp,
+    mfaRequired: (tenantId, roleKey) => mfa.requiredFor(tenantId, roleKey),
   });
   const impersonation = createImpersonationService({ db, tokens, directory });
   const operators = createOperatorService({ db, tokens, passwords, ttlSeconds: config.accessTokenTtlSeconds });

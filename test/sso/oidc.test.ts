@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, PASSWORD, type TestContext, type TestTenant, uniqueSlug } from '../helpers/harness.ts';
 import { expectProblem } from '../security/support.ts';
+import { authenticationOf } from '../../src/modules/sso/index.ts';
 import {
   browserLogin,
   loginAtProvider,
@@ -304,6 +305,62 @@ describe('SSO login with a real provider', () => {
     const nonce = refused.find((e) => e.details.reason === 'response_rejected' && String(e.details.message).includes('nonce'));
     expect(nonce, JSON.stringify(refused)).toBeDefined();
     expect(nonce?.severity).toBe('high');
+  });
+
+  it('T17: a role the MFA policy covers needs the provider to assert a second factor (amr)', async () => {
+    const policy = async (mfa: string) => {
+      const res = await ctx.app.inject({
+        method: 'PATCH',
+        url: '/v1/config',
+        headers: { ...tenant.auth, 'if-match': '*' },
+        payload: { security: { mfa } },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    const count = await userCount(tenant);
+    // Under the default policy (admins), an admin mapping with a password alone at the provider:
+    // refused, nobody created, recorded with what the provider asserted.
+    idp.loginAs({ sub: 'carol-1', email: `carol@${domain}`, groups: ['admins'], amr: ['pwd'] });
+    const single = await browserLogin(ctx, tenant.slug);
+    // The authorization request asked the provider how the user authenticated.
+    expect(JSON.parse(single.authorizationUrl.searchParams.get('claims') ?? '{}')).toEqual({ id_token: { amr: null, acr: null } });
+    expectProblem(single.callback, 403, 'sso_mfa_required');
+    expect(await userCount(tenant)).toBe(count);
+    const refused = await events(tenant, 'sso_login_failed');
+    expect(
+      refused.some((e) => e.details.reason === 'mfa_not_asserted' && e.details.role === 'admin' && String(e.details.amr) === 'pwd'),
+    ).toBe(true);
+    // The same person with a one-time code at the provider signs in as admin; the event says how.
+    idp.loginAs({ sub: 'carol-1', email: `carol@${domain}`, groups: ['admins'], amr: ['pwd', 'otp'] });
+    const strong = await browserLogin(ctx, tenant.slug);
+    expect(strong.callback.statusCode, strong.callback.body).toBe(200);
+    expect((await me(strong.callback.json().accessToken)).user.role).toBe('admin');
+    const ok = await events(tenant, 'sso_login');
+    expect(ok.some((e) => e.details.subject === 'carol-1' && e.details.multiFactor === true)).toBe(true);
+    // A role outside the policy signs in with a password alone.
+    idp.loginAs({ sub: 'dave-1', email: `dave@${domain}`, groups: [], amr: ['pwd'] });
+    const viewer = await browserLogin(ctx, tenant.slug);
+    expect(viewer.callback.statusCode, viewer.callback.body).toBe(200);
+    // Policy "everyone": now the viewer needs it too; policy "off": the admin does not.
+    await policy('everyone');
+    const everyone = await browserLogin(ctx, tenant.slug);
+    expectProblem(everyone.callback, 403, 'sso_mfa_required');
+    await policy('off');
+    idp.loginAs({ sub: 'carol-1', email: `carol@${domain}`, groups: ['admins'], amr: ['pwd'] });
+    const off = await browserLogin(ctx, tenant.slug);
+    expect(off.callback.statusCode, off.callback.body).toBe(200);
+    await policy('admins');
+  });
+
+  it('reads a second factor from amr (RFC 8176) or a multi-factor acr', () => {
+    expect(authenticationOf({ amr: ['pwd'] }).multiFactor).toBe(false);
+    expect(authenticationOf({ amr: ['pwd', 'otp'] }).multiFactor).toBe(true);
+    expect(authenticationOf({ amr: ['mfa'] }).multiFactor).toBe(true);
+    expect(authenticationOf({ amr: ['hwk'] }).multiFactor).toBe(true);
+    expect(authenticationOf({}).multiFactor).toBe(false);
+    expect(authenticationOf({ amr: 'otp' }).multiFactor).toBe(false);
+    expect(authenticationOf({ acr: 'http://schemas.openid.net/pape/policies/2007/06/multi-factor' }).multiFactor).toBe(true);
+    expect(authenticationOf({ acr: 'urn:example:loa:1' }).multiFactor).toBe(false);
   });
 
   it('T17: a code issued by another provider (configured for another tenant) is refused', async () => {

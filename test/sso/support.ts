@@ -14,7 +14,16 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import Provider from 'oidc-provider';
 import type { TestContext } from '../helpers/harness.ts';
 
-export type Account = { sub: string; email: string; name?: string; email_verified?: boolean; groups?: string[] };
+export type Account = {
+  sub: string;
+  email: string;
+  name?: string;
+  email_verified?: boolean;
+  groups?: string[];
+  /** How the provider says it authenticated the account (RFC 8176); default: password and a one-time code. */
+  amr?: string[];
+  acr?: string;
+};
 
 export type TestProvider = {
   issuer: string;
@@ -64,10 +73,18 @@ export async function startOidcProvider(options: { redirectUri: string }): Promi
     jwks: { keys: [key.privateJwk] },
     cookies: { keys: [randomUUID()] },
     pkce: { required: () => true },
-    features: { devInteractions: { enabled: false } },
+    features: { devInteractions: { enabled: false }, claimsParameter: { enabled: true } },
     // Scope claims in the ID token itself (the relying party reads them there).
     conformIdTokenClaims: false,
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+    claims: {
+      acr: null,
+      amr: null,
+      auth_time: null,
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+      groups: ['groups'],
+    },
     scopes: ['openid', 'email', 'profile', 'groups'],
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx: unknown, sub: string) {
@@ -103,7 +120,12 @@ export async function startOidcProvider(options: { redirectUri: string }): Promi
       if (details.prompt.name === 'login') {
         if (!next) throw new Error('the test named no account to log in');
         accounts.set(next.sub, next);
-        await provider.interactionFinished(req, res, { login: { accountId: next.sub } }, { mergeWithLastSubmission: false });
+        await provider.interactionFinished(
+          req,
+          res,
+          { login: { accountId: next.sub, amr: next.amr ?? ['pwd', 'otp'], ...(next.acr ? { acr: next.acr } : {}) } },
+          { mergeWithLastSubmission: false },
+        );
         return;
       }
       // Consent: grant what the client asked for (a first-party client).

@@ -253,6 +253,17 @@ export function createMfaService(deps: {
 
   return {
     /**
+     * Whether the tenant's policy requires a second factor of a user with this role. Single sign-on
+     * asks it of the identity provider's assertion (amr/acr) instead of a local factor.
+     */
+    async requiredFor(tenantId: string, roleKey: string): Promise<boolean> {
+      const security = await deps.security(tenantId);
+      if (security.mfa === 'off') return false;
+      if (security.mfa === 'everyone') return true;
+      return db.withTenant(tenantId, (tx) => isAdmin(tx, roleKey));
+    },
+
+    /**
      * The login policy (see LoginPolicy in the identity module): after a correct password, decide
      * whether a second factor is needed. An enrolled factor is always asked for; a tenant policy that
      * requires MFA asks for enrolment once the account's grace period is over; otherwise a login from

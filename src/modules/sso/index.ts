@@ -1,2 +1,2 @@
 export { ssoConfigRoutes, ssoLoginRoutes } from './sso.routes.ts';
-export { CODE_PREFIX, createSsoService, mappedRole, type SsoService, STATE_PREFIX } from './sso.service.ts';
+export { authenticationOf, CODE_PREFIX, createSsoService, mappedRole, type SsoService, STATE_PREFIX } from './sso.service.ts';

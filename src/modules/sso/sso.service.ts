@@ -67,6 +67,25 @@ function claimMatches(claim: unknown, value: string): boolean {
   return false;
 }
 
+/**
+ * Authentication methods (RFC 8176) that are a second factor, possession or inherence; `mfa` says
+ * so outright. An ID token whose `amr` holds one of them, or whose `acr` is a multi-factor policy,
+ * asserts multi-factor authentication.
+ */
+const MFA_METHODS = new Set(['mfa', 'otp', 'hwk', 'swk', 'sc', 'sms', 'tel', 'fpt', 'face', 'iris', 'retina', 'vbm']);
+const MFA_ACR = new Set([
+  'http://schemas.openid.net/pape/policies/2007/06/multi-factor',
+  'http://schemas.openid.net/pape/policies/2007/06/multi-factor-physical',
+]);
+
+const AUTHENTICATION_CLAIMS = JSON.stringify({ id_token: { amr: null, acr: null } });
+
+export function authenticationOf(claims: Record<string, unknown>): { amr: string[]; acr: string | null; multiFactor: boolean } {
+  const amr = Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string').slice(0, 20) : [];
+  const acr = typeof claims.acr === 'string' ? claims.acr.slice(0, 200) : null;
+  return { amr, acr, multiFactor: amr.some((method) => MFA_METHODS.has(method)) || (acr !== null && MFA_ACR.has(acr)) };
+}
+
 export function mappedRole(connection: Pick<repo.ConnectionRow, 'role_mappings' | 'default_role'>, claims: Record<string, unknown>) {
   for (const mapping of connection.role_mappings) {
     if (claimMatches(claims[mapping.claim], mapping.value)) return mapping.role;
@@ -83,6 +102,8 @@ export function createSsoService(deps: {
   masterKey: Buffer;
   publicUrl: string;
   allowHttp: boolean;
+  /** Whether the tenant's MFA policy requires a second factor of this role (the MFA module's). */
+  mfaRequired?: (tenantId: string, roleKey: string) => Promise<boolean>;
 }) {
   const { db, bus, directory, masterKey } = deps;
   const redirectUri = `${deps.publicUrl}/v1/auth/sso/callback`;
@@ -182,7 +203,7 @@ export function createSsoService(deps: {
     connection: repo.ConnectionRow,
     issuer: string,
     claims: Record<string, unknown>,
-  ): Promise<{ userId: string; created: boolean; roleChanged: boolean }> {
+  ): Promise<{ userId: string; created: boolean; roleChanged: boolean; roleKey: string }> {
     const subject = String(claims.sub ?? '');
     const email = typeof claims.email === 'string' ? claims.email.trim().toLowerCase() : '';
     if (!subject || subject.length > 255) throw new SsoRefusal('missing_subject', failed());
@@ -208,7 +229,7 @@ export function createSsoService(deps: {
         // The provider is the source of truth for roles, except for owners (changed only by owners).
         const roleChanged = user.role_key !== OWNER_ROLE && user.role_key !== role;
         if (roleChanged) await updateUser(tx, user.id, { roleKey: role });
-        return { userId: user.id, created: false, roleChanged };
+        return { userId: user.id, created: false, roleChanged, roleKey: user.role_key === OWNER_ROLE ? OWNER_ROLE : role };
       }
       const existing = await findUserByEmail(tx, email);
       if (existing) {
@@ -222,11 +243,11 @@ export function createSsoService(deps: {
           });
         }
         await repo.insertIdentity(tx, { tenantId, issuer, subject, userId: existing.id, email });
-        return { userId: existing.id, created: false, roleChanged: false };
+        return { userId: existing.id, created: false, roleChanged: false, roleKey: existing.role_key };
       }
       const created = await deps.users.insertExternalUser(tx, tenantId, { email, name, roleKey: role });
       await repo.insertIdentity(tx, { tenantId, issuer, subject, userId: created.id, email });
-      return { userId: created.id, created: true, roleChanged: false };
+      return { userId: created.id, created: true, roleChanged: false, roleKey: role };
     });
   }
 
@@ -330,6 +351,9 @@ export function createSsoService(deps: {
         nonce,
         code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
         code_challenge_method: 'S256',
+        // Ask for how the user authenticated (OIDC Core §5.5): the MFA policy is judged on it.
+        // Providers that do not support the claims parameter ignore it.
+        ...(provider.serverMetadata().claims_parameter_supported ? { claims: AUTHENTICATION_CLAIMS } : {}),
       });
       return url.href;
     },
@@ -383,13 +407,30 @@ export function createSsoService(deps: {
           });
         }
         const issuer = provider.serverMetadata().issuer;
-        const { userId, created, roleChanged } = await resolveUser(tenant.id, connection, issuer, claims);
+        // A role the tenant's MFA policy covers needs the provider to assert a second factor (T17).
+        const authentication = authenticationOf(claims);
+        const needsMfa = async (roleKey: string) =>
+          !authentication.multiFactor && deps.mfaRequired !== undefined && (await deps.mfaRequired(tenant.id, roleKey));
+        const refuseSingleFactor = (roleKey: string) =>
+          new SsoRefusal(
+            'mfa_not_asserted',
+            new AppError(
+              'sso_mfa_required',
+              `the ${roleKey} role needs multi-factor authentication and the identity provider did not report one (amr, acr)`,
+            ),
+            { role: roleKey, amr: authentication.amr, acr: authentication.acr },
+          );
+        const intended = mappedRole(connection, claims);
+        if (await needsMfa(intended)) throw refuseSingleFactor(intended);
+        const { userId, created, roleChanged, roleKey } = await resolveUser(tenant.id, connection, issuer, claims);
+        // An existing owner keeps its role whatever the mapping says: judged on the role it has.
+        if (roleKey !== intended && (await needsMfa(roleKey))) throw refuseSingleFactor(roleKey);
         if (roleChanged) await bus.publish({ type: 'user', tenantId: tenant.id, userId });
         await recordEvent(tenant.id, client, {
           type: 'sso_login',
           severity: 'info',
           actorId: userId,
-          details: { issuer, subject: String(claims.sub), created },
+          details: { issuer, subject: String(claims.sub), created, amr: authentication.amr, multiFactor: authentication.multiFactor },
         });
         if (!state.return_url) return { kind: 'tokens', tokens: await deps.auth.startSession(tenant.id, userId, client) };
         const code = mintSecret(CODE_PREFIX, tenant.id);
