@@ -18,13 +18,15 @@ export type SearchPassage = RetrievedPassage & { heading: string };
 
 export type RerankReport = { strategy: EffectiveConfig['retrieval']['reranker']; applied: boolean; reason?: string };
 
-export type KnowledgeSearchResult = RetrievalResult & {
+export type KnowledgeSearchResult = Omit<RetrievalResult, 'passages'> & {
   passages: SearchPassage[];
   /** The bases searched: the requested ones, or those routing chose among all of the tenant's. */
   knowledgeBases: Array<{ id: string; name: string }>;
   /** True when no base was requested and routing narrowed the tenant's bases to those that fit the query. */
   routed: boolean;
   reranker: RerankReport;
+  /** How the vector leg ran (diagnostics and tests; not in the API response). */
+  vectorSearch?: 'exact' | 'hnsw';
 };
 
 export type SearchInput = { query: string; knowledgeBaseIds?: string[]; topK?: number; language?: string };
@@ -218,6 +220,7 @@ export function createRetriever(deps: {
         knowledgeBases: searched.map((b) => ({ id: b.id, name: b.name })),
         routed,
         reranker,
+        ...(found.vector ? { vectorSearch: found.vector.method } : {}),
       };
     },
   };
