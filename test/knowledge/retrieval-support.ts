@@ -113,7 +113,7 @@ export async function seedBase(
         const length = p.heading.length + 1 + p.content.length;
         await tx.query(
           `INSERT INTO knowledge_chunks (tenant_id, id, knowledge_base_id, document_id, ordinal, heading, content, start_offset, end_offset, language, tsv)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, to_tsvector($10::regconfig, $6 || ' ' || $7))`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, to_tsvector($10::text::regconfig, $6 || ' ' || $7))`,
           [tenantId, id, baseId, documentId, ordinal, p.heading, p.content, offset, offset + length, language],
         );
         if (input.vectors) {

@@ -68,7 +68,7 @@ describe('recall on a labelled help centre', () => {
     const { tenant, base } = await helpCentreTenant(false);
     const { recall, misses } = await recallAt5(tenant, base);
     console.log(`[retrieval] full-text recall@5 = ${recall.toFixed(3)} (${QUESTIONS.length} questions); misses: ${misses.join(' | ')}`);
-    expect(recall).toBeGreaterThanOrEqual(0.85);
+    expect(recall).toBeGreaterThanOrEqual(0.9);
   });
 
   it.runIf(() => vectors)('hybrid with the fake embedder: recall@5 at least that of full text', async () => {
@@ -79,7 +79,7 @@ describe('recall on a labelled help centre', () => {
     expect(first.reason).toBeUndefined();
     const { recall, misses } = await recallAt5(tenant, base);
     console.log(`[retrieval] hybrid recall@5 = ${recall.toFixed(3)} (${QUESTIONS.length} questions); misses: ${misses.join(' | ')}`);
-    expect(recall).toBeGreaterThanOrEqual(0.85);
+    expect(recall).toBeGreaterThanOrEqual(0.9);
   });
 });
 
@@ -188,9 +188,12 @@ describe('isolation between tenants (T10)', () => {
       }
     }
     expect(returned).toBeGreaterThan(calls.length);
-    // The other tenant's marker alone finds nothing.
-    expect((await search(a, { query: 'bravoonly' })).results).toEqual([]);
-    expect((await search(b, { query: 'alphaonly' })).results).toEqual([]);
+    // The other tenant's marker is in none of the texts returned.
+    for (const { c, body } of bodies) {
+      const foreign = c.tenant.id === a.id ? 'bravoonly' : 'alphaonly';
+      for (const r of body.results) expect(r.text).not.toContain(foreign);
+    }
+    expect((await search(a, { query: 'bravoonly' })).results.every((r) => own.get(a.id)?.has(r.chunkId))).toBe(true);
   });
 });
 
@@ -210,17 +213,32 @@ describe('routing across bases', () => {
       documents: ENGINEERING,
       vectors,
     });
+    // Each engineering question reaches the handbook and its passage first; the help centre's stray
+    // matches (vector neighbours, common words) are routed away unless a passage there also ranks
+    // near the top of both legs ("code review" meets the hosts' "reviews").
+    let exclusive = 0;
     for (const { q, key } of ENGINEERING_QUESTIONS) {
       const body = await search(tenant, { query: q });
       expect(body.routed).toBe(true);
-      expect(body.knowledgeBases.map((b) => b.id), q).toEqual([eng.id]);
+      expect(body.knowledgeBases.map((b) => b.id), q).toContain(eng.id);
       expect(body.results[0]?.chunkId, q).toBe(eng.chunks.get(key));
+      if (body.knowledgeBases.length === 1) exclusive += 1;
     }
+    const canary = await search(tenant, { query: 'How does the canary rollout work when we deploy?' });
+    expect(canary.knowledgeBases).toEqual([{ id: eng.id, name: 'Engineering handbook' }]);
+    for (const r of canary.results) expect(r.knowledgeBaseId).toBe(eng.id);
     for (const { q, key } of QUESTIONS.slice(0, 10)) {
       const body = await search(tenant, { query: q, topK: 5 });
       expect(body.knowledgeBases.map((b) => b.id), q).toContain(help.id);
       expect(body.results.map((r) => r.chunkId), q).toContain(help.chunks.get(key));
+      if (body.knowledgeBases.length === 1) exclusive += 1;
     }
+    console.log(`[retrieval] routing: ${exclusive} of ${ENGINEERING_QUESTIONS.length + 10} questions searched one base only`);
+    expect(exclusive).toBeGreaterThanOrEqual(10);
+    // A requested base is searched as asked: no routing.
+    const asked = await search(tenant, { query: 'deploy', knowledgeBaseIds: [help.id, eng.id] });
+    expect(asked.routed).toBe(false);
+    expect(asked.knowledgeBases).toHaveLength(2);
   });
 });
 

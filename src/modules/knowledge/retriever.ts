@@ -44,6 +44,9 @@ export const REASONS = {
 /** Tenants with at most this many vectors of a dimension are searched exactly (B6; see docs/retrieval.md). */
 export const EXACT_SEARCH_MAX_VECTORS = 2000;
 
+/** Routing keeps a base with a candidate ranked this high in both legs (docs/retrieval.md). */
+const ROUTING_RANK = 3;
+
 export function createRetriever(deps: {
   db: Database;
   config: { get(tenantId: string): Promise<EffectiveConfig> };
@@ -157,19 +160,23 @@ export function createRetriever(deps: {
         score: Math.min(1, row.rrf / best),
       }));
 
-      // Routing: with several bases and none requested, keep the bases whose candidates (and name
-      // and description) fit the query; off-topic bases' stray matches are dropped.
+      // Routing: with several bases and none requested, keep the bases that fit the query: the base of
+      // the best candidate; bases whose name or description match the query and that have a candidate
+      // in the top topK; bases with a candidate near the top of both legs (of the keyword leg alone in
+      // full-text mode). A sum over candidates would favour the biggest base, whose many passages fill
+      // the vector leg's nearest neighbours whatever the query.
       let searched = found.bases;
       const routed = !ids && found.bases.length > 1 && candidates.length > 0;
       if (routed) {
-        const weight = new Map<string, number>();
-        for (const { row, score } of candidates.slice(0, Math.max(topK, 10))) {
-          weight.set(row.knowledge_base_id, (weight.get(row.knowledge_base_id) ?? 0) + score);
+        const keep = new Set<string>([candidates[0]?.row.knowledge_base_id as string]);
+        const described = new Set(found.bases.filter((b) => b.described).map((b) => b.id));
+        for (const [position, { row }] of candidates.entries()) {
+          const base = row.knowledge_base_id;
+          if (described.has(base) && position < topK) keep.add(base);
+          const strongKeyword = row.keyword_rank !== null && row.keyword_rank <= ROUTING_RANK;
+          if (strongKeyword && (!found.vector || (row.vector_rank !== null && row.vector_rank <= ROUTING_RANK))) keep.add(base);
         }
-        for (const base of found.bases) if (base.described) weight.set(base.id, (weight.get(base.id) ?? 0) * 1.5);
-        const top = Math.max(...weight.values());
-        searched = found.bases.filter((b) => (weight.get(b.id) ?? 0) >= 0.4 * top);
-        const keep = new Set(searched.map((b) => b.id));
+        searched = found.bases.filter((b) => keep.has(b.id));
         candidates = candidates.filter((c) => keep.has(c.row.knowledge_base_id));
       }
 
