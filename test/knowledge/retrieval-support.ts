@@ -153,7 +153,13 @@ export function clusteredVectors(count: number, seed: number, centres = 20): num
  * Bulk rows for the vector tests and the bench: `count` chunks of one tenant with synthetic text and
  * the given vectors, in one base and one document, inserted with generate_series-sized batches.
  */
-export async function seedSyntheticChunks(db: Database, tenantId: string, vectors: number[][], withVectors: boolean): Promise<string[]> {
+export async function seedSyntheticChunks(
+  db: Database,
+  tenantId: string,
+  vectors: number[][],
+  withVectors: boolean,
+  texts?: string[],
+): Promise<string[]> {
   const baseId = randomUUID();
   const documentId = randomUUID();
   const ids: string[] = [];
@@ -171,10 +177,9 @@ export async function seedSyntheticChunks(db: Database, tenantId: string, vector
       ids.push(...batchIds);
       await tx.query(
         `INSERT INTO knowledge_chunks (tenant_id, id, knowledge_base_id, document_id, ordinal, heading, content, start_offset, end_offset, language, tsv)
-         SELECT $1, id, $2, $3, $4 + ord - 1, '', 'topic ' || ((($4 + ord) % 97))::text || ' passage ' || ($4 + ord)::text, 0, 10, 'english',
-                to_tsvector('english', 'topic ' || ((($4 + ord) % 97))::text || ' passage ' || ($4 + ord)::text)
-           FROM unnest($5::uuid[]) WITH ORDINALITY AS t(id, ord)`,
-        [tenantId, baseId, documentId, start, batchIds],
+         SELECT $1, id, $2, $3, $4 + ord - 1, '', body, 0, 10, 'english', to_tsvector('english', body)
+           FROM unnest($5::uuid[], $6::text[]) WITH ORDINALITY AS t(id, body, ord)`,
+        [tenantId, baseId, documentId, start, batchIds, batchIds.map((_, i) => texts?.[start + i] ?? `topic ${(start + i) % 97} passage ${start + i}`)],
       );
       if (withVectors) {
         await tx.query(

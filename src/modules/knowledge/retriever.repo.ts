@@ -136,7 +136,8 @@ export async function searchHybrid(tx: Tx, input: HybridInput): Promise<Candidat
   const keyword = keywordParts.length
     ? `SELECT id, row_number() OVER (ORDER BY score DESC, id) AS r
          FROM (${keywordParts.join(' UNION ALL ')} ORDER BY score DESC LIMIT $3) k`
-    : 'SELECT NULL::uuid AS id, NULL::bigint AS r WHERE false';
+    : // $2 stays typed when no language is searched (keyword weight 0).
+      'SELECT NULL::uuid AS id, NULL::bigint AS r WHERE $2::text IS NULL AND false';
 
   let vector = 'SELECT NULL::uuid AS id, NULL::bigint AS r WHERE false';
   if (input.vector) {
