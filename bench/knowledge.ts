@@ -86,8 +86,10 @@ async function compareLegs(name: string, a: Leg, b: Leg) {
     all.a.push(...ra.ms);
     all.b.push(...rb.ms);
     ratios.push(p(ra.ms, 95) / p(rb.ms, 95));
-    ra.ids.forEach((ids, i) => results.push({ i: offset + i, a: ids, b: rb.ids[i] as string[] }));
-    log(`  ${name} round ${round + 1}: A p95 ${p(ra.ms, 95).toFixed(2)} ms, B p95 ${p(rb.ms, 95).toFixed(2)} ms, ratio ${(ratios.at(-1) as number).toFixed(2)}`);
+    for (const [i, ids] of ra.ids.entries()) results.push({ i: offset + i, a: ids, b: rb.ids[i] as string[] });
+    log(
+      `  ${name} round ${round + 1}: A p95 ${p(ra.ms, 95).toFixed(2)} ms, B p95 ${p(rb.ms, 95).toFixed(2)} ms, ratio ${(ratios.at(-1) as number).toFixed(2)}`,
+    );
   }
   return {
     ratio: spread(ratios),
@@ -106,12 +108,17 @@ async function main() {
   const large = randomUUID();
   const small = randomUUID();
   const perOrdinary = Math.floor((CHUNKS - sizes.large - sizes.small) / ordinary.length);
-  log(`B5/B6 dataset: ${CHUNKS} chunks, ${TENANTS} tenants (large ${sizes.large}, small ${sizes.small}, 98 × ${perOrdinary}), ${DIMENSIONS} dims`);
+  log(
+    `B5/B6 dataset: ${CHUNKS} chunks, ${TENANTS} tenants (large ${sizes.large}, small ${sizes.small}, 98 × ${perOrdinary}), ${DIMENSIONS} dims`,
+  );
 
   await db.withOwner(async (tx) => {
     await tx.query(`INSERT INTO tiers (name, limits) VALUES ('bench', '{}') ON CONFLICT DO NOTHING`);
     for (const id of [large, small, ...ordinary]) {
-      await tx.query(`INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, $2, 'bench', 'active')`, [id, `k-${id.slice(0, 12)}`]);
+      await tx.query(`INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, $2, 'bench', 'active')`, [
+        id,
+        `k-${id.slice(0, 12)}`,
+      ]);
     }
     // Bulk load without the HNSW index, then build it once (as an operator would for a large import).
     await tx.query('DROP INDEX knowledge_chunk_vectors_hnsw_384');
@@ -224,7 +231,13 @@ async function main() {
   const file = writeResult('knowledge', startedAt, {
     name: 'knowledge',
     ...meta,
-    dataset: { chunks: CHUNKS, tenants: TENANTS, dimensions: DIMENSIONS, hnswBuildSeconds: buildSeconds, hnswDimensions: [...HNSW_DIMENSIONS] },
+    dataset: {
+      chunks: CHUNKS,
+      tenants: TENANTS,
+      dimensions: DIMENSIONS,
+      hnswBuildSeconds: buildSeconds,
+      hnswDimensions: [...HNSW_DIMENSIONS],
+    },
     plan,
     b5: { ratio: b5.ratio, a: b5.a, b: b5.b, target: 2.5 },
     b6,

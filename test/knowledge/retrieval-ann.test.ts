@@ -25,7 +25,14 @@ const config = {
     // Vector leg only (keyword weight 0), so the order returned is the vector order.
     return {
       ...BUILTIN_DEFAULTS,
-      retrieval: { ...BUILTIN_DEFAULTS.retrieval, weights: { vector: 1, keyword: 0 }, minScore: 0, topK: 10, candidatesPerLeg: 40, reranker: 'none' },
+      retrieval: {
+        ...BUILTIN_DEFAULTS.retrieval,
+        weights: { vector: 1, keyword: 0 },
+        minScore: 0,
+        topK: 10,
+        candidatesPerLeg: 40,
+        reranker: 'none',
+      },
     } as EffectiveConfig;
   },
 };
@@ -42,7 +49,10 @@ beforeAll(async () => {
   await db.withOwner(async (tx) => {
     await tx.query(`INSERT INTO tiers (name, limits) VALUES ('ann-test', '{}') ON CONFLICT DO NOTHING`);
     for (const [label, id] of Object.entries(tenants)) {
-      await tx.query(`INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, $2, 'ann-test', 'active')`, [id, `ann-${label}-${id.slice(0, 8)}`]);
+      await tx.query(`INSERT INTO tenants (id, slug, name, tier, status) VALUES ($1, $2, $2, 'ann-test', 'active')`, [
+        id,
+        `ann-${label}-${id.slice(0, 8)}`,
+      ]);
     }
   });
   // Same clusters for every tenant: a tenant filter on the HNSW graph then discards most neighbours.
@@ -50,7 +60,7 @@ beforeAll(async () => {
   for (const [label, id] of Object.entries(tenants)) {
     await seedSyntheticChunks(db, id, clusteredVectors(SIZES[label as keyof typeof SIZES], seed++), true);
   }
-  clusteredVectors(20, 999).forEach((v, i) => queries.set(`q${i}`, v));
+  for (const [i, v] of clusteredVectors(20, 999).entries()) queries.set(`q${i}`, v);
 });
 
 afterAll(async () => {
@@ -74,7 +84,9 @@ describe('filtered ANN (B6)', () => {
         overlap += exact.filter((id) => got.has(id)).length;
       }
       const recall = overlap / (queries.size * 10);
-      console.log(`[retrieval-ann] ${size} tenant (${SIZES[size]} of ${SIZES.small + SIZES.large + SIZES.rest} vectors): recall@10 = ${recall.toFixed(3)}`);
+      console.log(
+        `[retrieval-ann] ${size} tenant (${SIZES[size]} of ${SIZES.small + SIZES.large + SIZES.rest} vectors): recall@10 = ${recall.toFixed(3)}`,
+      );
       expect(recall).toBeGreaterThanOrEqual(0.95);
     });
   }

@@ -164,7 +164,10 @@ export async function seedSyntheticChunks(
   const documentId = randomUUID();
   const ids: string[] = [];
   await db.withTenant(tenantId, async (tx) => {
-    await tx.query("INSERT INTO knowledge_bases (tenant_id, id, name, language) VALUES ($1, $2, 'synthetic', 'english')", [tenantId, baseId]);
+    await tx.query("INSERT INTO knowledge_bases (tenant_id, id, name, language) VALUES ($1, $2, 'synthetic', 'english')", [
+      tenantId,
+      baseId,
+    ]);
     await tx.query(
       `INSERT INTO knowledge_documents (tenant_id, id, knowledge_base_id, title, filename, media_type, size_bytes, sha256, content, status, extracted_text)
        VALUES ($1, $2, $3, 'Synthetic', 'synthetic.txt', 'text/plain', 1, 'x', '\\x00', 'ready', 'synthetic')`,
@@ -179,7 +182,14 @@ export async function seedSyntheticChunks(
         `INSERT INTO knowledge_chunks (tenant_id, id, knowledge_base_id, document_id, ordinal, heading, content, start_offset, end_offset, language, tsv)
          SELECT $1, id, $2, $3, $4 + ord - 1, '', body, 0, 10, 'english', to_tsvector('english', body)
            FROM unnest($5::uuid[], $6::text[]) WITH ORDINALITY AS t(id, body, ord)`,
-        [tenantId, baseId, documentId, start, batchIds, batchIds.map((_, i) => texts?.[start + i] ?? `topic ${(start + i) % 97} passage ${start + i}`)],
+        [
+          tenantId,
+          baseId,
+          documentId,
+          start,
+          batchIds,
+          batchIds.map((_, i) => texts?.[start + i] ?? `topic ${(start + i) % 97} passage ${start + i}`),
+        ],
       );
       if (withVectors) {
         await tx.query(

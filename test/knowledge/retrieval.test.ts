@@ -26,7 +26,17 @@ type Result = {
   knowledgeBases: Array<{ id: string; name: string }>;
   reranker: { strategy: string; applied: boolean; reason?: string };
   expandedQuery?: string;
-  results: Array<{ chunkId: string; knowledgeBaseId: string; documentId: string; title: string; heading: string; score: number; startOffset: number; endOffset: number; text: string }>;
+  results: Array<{
+    chunkId: string;
+    knowledgeBaseId: string;
+    documentId: string;
+    title: string;
+    heading: string;
+    score: number;
+    startOffset: number;
+    endOffset: number;
+    text: string;
+  }>;
 };
 
 async function search(tenant: TestTenant, payload: object): Promise<Result> {
@@ -136,8 +146,18 @@ describe('modes and citations', () => {
     for (const r of body.results) expect(r.knowledgeBaseId).toBe(other.id);
 
     const stranger = await ctx.tenant();
-    const foreign = await ctx.app.inject({ method: 'POST', url: '/v1/search', headers: stranger.auth, payload: { query: 'refund', knowledgeBaseIds: [base.id] } });
-    const missing = await ctx.app.inject({ method: 'POST', url: '/v1/search', headers: stranger.auth, payload: { query: 'refund', knowledgeBaseIds: [randomUUID()] } });
+    const foreign = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/search',
+      headers: stranger.auth,
+      payload: { query: 'refund', knowledgeBaseIds: [base.id] },
+    });
+    const missing = await ctx.app.inject({
+      method: 'POST',
+      url: '/v1/search',
+      headers: stranger.auth,
+      payload: { query: 'refund', knowledgeBaseIds: [randomUUID()] },
+    });
     expectProblem(foreign, 404, 'not_found');
     expectProblem(missing, 404, 'not_found');
     const strip = (b: Record<string, unknown>) => ({ ...b, instance: undefined, requestId: undefined });
@@ -198,7 +218,7 @@ describe('isolation between tenants (T10)', () => {
 });
 
 describe('routing across bases', () => {
-  it("picks the base whose content and description fit the query, and reports it", async () => {
+  it('picks the base whose content and description fit the query, and reports it', async () => {
     const tenant = await ctx.tenant();
     enabled.add(tenant.id);
     const help = await seedBase(ctx.db, tenant.id, {
@@ -220,7 +240,10 @@ describe('routing across bases', () => {
     for (const { q, key } of ENGINEERING_QUESTIONS) {
       const body = await search(tenant, { query: q });
       expect(body.routed).toBe(true);
-      expect(body.knowledgeBases.map((b) => b.id), q).toContain(eng.id);
+      expect(
+        body.knowledgeBases.map((b) => b.id),
+        q,
+      ).toContain(eng.id);
       expect(body.results[0]?.chunkId, q).toBe(eng.chunks.get(key));
       if (body.knowledgeBases.length === 1) exclusive += 1;
     }
@@ -229,8 +252,14 @@ describe('routing across bases', () => {
     for (const r of canary.results) expect(r.knowledgeBaseId).toBe(eng.id);
     for (const { q, key } of QUESTIONS.slice(0, 10)) {
       const body = await search(tenant, { query: q, topK: 5 });
-      expect(body.knowledgeBases.map((b) => b.id), q).toContain(help.id);
-      expect(body.results.map((r) => r.chunkId), q).toContain(help.chunks.get(key));
+      expect(
+        body.knowledgeBases.map((b) => b.id),
+        q,
+      ).toContain(help.id);
+      expect(
+        body.results.map((r) => r.chunkId),
+        q,
+      ).toContain(help.chunks.get(key));
       if (body.knowledgeBases.length === 1) exclusive += 1;
     }
     console.log(`[retrieval] routing: ${exclusive} of ${ENGINEERING_QUESTIONS.length + 10} questions searched one base only`);
@@ -273,9 +302,16 @@ describe('reranking', () => {
       vectors,
     });
     const query = 'How long does a refund take to arrive?';
-    const plain = await createRetriever({ db: ctx.db, config: configWith({ reranker: 'none', minScore: 0 }), embedder }).search(tenant.id, { query, topK: 5 });
-    const mmr = await createRetriever({ db: ctx.db, config: configWith({ reranker: 'mmr', minScore: 0 }), embedder }).search(tenant.id, { query, topK: 5 });
-    const duplicates = (passages: typeof plain.passages) => passages.slice(0, 3).filter((p) => p.text.startsWith(refund!.content.slice(0, 40))).length;
+    const plain = await createRetriever({ db: ctx.db, config: configWith({ reranker: 'none', minScore: 0 }), embedder }).search(tenant.id, {
+      query,
+      topK: 5,
+    });
+    const mmr = await createRetriever({ db: ctx.db, config: configWith({ reranker: 'mmr', minScore: 0 }), embedder }).search(tenant.id, {
+      query,
+      topK: 5,
+    });
+    const duplicates = (passages: typeof plain.passages) =>
+      passages.slice(0, 3).filter((p) => p.text.startsWith(refund!.content.slice(0, 40))).length;
     expect(duplicates(plain.passages)).toBeGreaterThanOrEqual(3);
     expect(duplicates(mmr.passages)).toBeLessThan(duplicates(plain.passages));
     expect(mmr.reranker).toEqual({ strategy: 'mmr', applied: true });
@@ -285,9 +321,16 @@ describe('reranking', () => {
   it('the llm reranker reorders by the model’s grades, and keeps the fused order (saying why) when the provider fails', async () => {
     const { tenant } = await helpCentreTenant(false);
     const query = 'refund';
-    const baseline = await createRetriever({ db: ctx.db, config: configWith({ reranker: 'none', minScore: 0 }) }).search(tenant.id, { query, topK: 5 });
+    const baseline = await createRetriever({ db: ctx.db, config: configWith({ reranker: 'none', minScore: 0 }) }).search(tenant.id, {
+      query,
+      topK: 5,
+    });
     expect(baseline.passages.length).toBeGreaterThan(2);
-    const n = Math.min(20, (await createRetriever({ db: ctx.db, config: configWith({ reranker: 'none', minScore: 0, topK: 50 }) }).search(tenant.id, { query })).passages.length);
+    const n = Math.min(
+      20,
+      (await createRetriever({ db: ctx.db, config: configWith({ reranker: 'none', minScore: 0, topK: 50 }) }).search(tenant.id, { query }))
+        .passages.length,
+    );
     const reversing = new MockLanguageModelV3({
       doGenerate: async () => ({
         content: [{ type: 'text', text: JSON.stringify({ scores: Array.from({ length: n }, (_, i) => i) }) }],
@@ -314,7 +357,11 @@ describe('reranking', () => {
         throw new Error('boom');
       },
     });
-    const fallback = await createRetriever({ db: ctx.db, config: configWith({ reranker: 'llm', minScore: 0 }), chatModel: async () => failing }).search(tenant.id, {
+    const fallback = await createRetriever({
+      db: ctx.db,
+      config: configWith({ reranker: 'llm', minScore: 0 }),
+      chatModel: async () => failing,
+    }).search(tenant.id, {
       query,
       topK: 5,
     });
@@ -322,7 +369,11 @@ describe('reranking', () => {
     expect(fallback.reranker.reason).toMatch(/^provider_error; fused order kept/);
     expect(fallback.passages.map((p) => p.chunkId)).toEqual(baseline.passages.map((p) => p.chunkId));
 
-    const none = await createRetriever({ db: ctx.db, config: configWith({ reranker: 'cross_encoder', minScore: 0 }), chatModel: async () => null }).search(tenant.id, {
+    const none = await createRetriever({
+      db: ctx.db,
+      config: configWith({ reranker: 'cross_encoder', minScore: 0 }),
+      chatModel: async () => null,
+    }).search(tenant.id, {
       query,
       topK: 5,
     });
@@ -351,7 +402,10 @@ describe('bad input', () => {
       const res = await ctx.app.inject({ method: 'POST', url: '/v1/search', headers: tenant.auth, payload });
       expectProblem(res, 400, 'validation_failed');
       const errors = (res.json().errors ?? []) as Array<{ path: string }>;
-      expect(errors.some((e) => e.path === path || e.path.startsWith(path)), `${JSON.stringify(payload)}: ${res.body}`).toBe(true);
+      expect(
+        errors.some((e) => e.path === path || e.path.startsWith(path)),
+        `${JSON.stringify(payload)}: ${res.body}`,
+      ).toBe(true);
     }
   });
 });

@@ -70,10 +70,12 @@ export function createRetriever(deps: {
   const sizes = new LRUCache<string, number>({ max: 10_000, ttl: 60_000 });
 
   const hasVectors = () => {
-    vectorTable ??= db.withControlPlane((tx) => repo.hasVectorTable(tx)).catch((error: unknown) => {
-      vectorTable = undefined;
-      throw error;
-    });
+    vectorTable ??= db
+      .withControlPlane((tx) => repo.hasVectorTable(tx))
+      .catch((error: unknown) => {
+        vectorTable = undefined;
+        throw error;
+      });
     return vectorTable;
   };
 
@@ -105,7 +107,11 @@ export function createRetriever(deps: {
       let keywordWeight = retrieval.weights.keyword / weightSum;
       let vectorWeight = retrieval.weights.vector / weightSum;
       const embedded =
-        vectorWeight === 0 ? { reason: REASONS.vectorWeightZero } : query ? await queryVector(tenantId, query) : { reason: REASONS.noEmbedder };
+        vectorWeight === 0
+          ? { reason: REASONS.vectorWeightZero }
+          : query
+            ? await queryVector(tenantId, query)
+            : { reason: REASONS.noEmbedder };
 
       const candidatesPerLeg = Math.max(retrieval.candidatesPerLeg, topK);
       const withEmbeddings = retrieval.reranker === 'mmr';
