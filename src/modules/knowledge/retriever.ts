@@ -179,8 +179,9 @@ export function createRetriever(deps: {
         for (const [position, { row }] of candidates.entries()) {
           const base = row.knowledge_base_id;
           if (described.has(base) && position < topK) keep.add(base);
-          const strongKeyword = row.keyword_rank !== null && row.keyword_rank <= ROUTING_RANK;
-          if (strongKeyword && (!found.vector || (row.vector_rank !== null && row.vector_rank <= ROUTING_RANK))) keep.add(base);
+          // Both legs agreeing is evidence; one keyword match alone is not (a common word will do).
+          const bothLegs = row.keyword_rank !== null && row.keyword_rank <= ROUTING_RANK && row.vector_rank !== null;
+          if (bothLegs && (row.vector_rank as number) <= ROUTING_RANK) keep.add(base);
         }
         searched = found.bases.filter((b) => keep.has(b.id));
         candidates = candidates.filter((c) => keep.has(c.row.knowledge_base_id));
