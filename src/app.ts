@@ -39,8 +39,9 @@ import { brandingRoutes, createBrandingService } from './modules/branding/index.
 import { createDomainService, domainRoutes, systemTxtResolver, type TxtResolver } from './modules/domains/index.ts';
 import { createExperimentService, experimentRoutes } from './modules/experiments/index.ts';
 import { createLocalizationService, localizationRoutes } from './modules/localization/index.ts';
-import { aiRoutes, createAiService, emptyRetriever, type Retriever } from './modules/ai/index.ts';
-import { assistantRoutes, createAssistantService } from './modules/assistant/index.ts';
+import { aiRoutes, createAiService, type Retriever } from './modules/ai/index.ts';
+import { assistantRoutes, createAssistantService, expandQuery } from './modules/assistant/index.ts';
+import { createRetriever, type Embedder, searchRoutes } from './modules/knowledge/index.ts';
 import { createImpersonationService, impersonationRoutes } from './modules/impersonation/index.ts';
 import { createSsoService, ssoConfigRoutes, ssoLoginRoutes } from './modules/sso/index.ts';
 import { accountAuthRoutes, accountRoutes, createAccountService } from './modules/accounts/index.ts';
@@ -75,8 +76,10 @@ export type BuildOptions = {
   resolveTxt?: TxtResolver;
   /** Where configuration rollouts read request outcomes (default: this node's onResponse counts); tests inject their own. */
   configErrorSource?: RequestErrorSource;
-  /** Knowledge retrieval for the assistant (the knowledge module's); default: no passages. */
+  /** Knowledge retrieval for the assistant; default: the knowledge module's hybrid retriever. */
   retriever?: Retriever;
+  /** Query embeddings for retrieval; default: none (full-text only). */
+  embedder?: Embedder;
   /** Milliseconds since the epoch for session lifetimes, step-up and TOTP steps; tests inject a clock. */
   clock?: () => number;
   /** Sends email one-time codes of adaptive MFA (the mail module); without one such a login is refused. */
@@ -290,7 +293,19 @@ export async function buildApp(options: BuildOptions) {
     directory,
     options: { timeoutMs: config.aiTimeoutMs, allowPrivateUrls: config.aiAllowPrivateUrls },
   });
-  const assistant = createAssistantService({ db, ai, retriever: options.retriever ?? emptyRetriever, config: configuration });
+  // Knowledge retrieval (issue 6, F-E2): hybrid per tenant, reranked by the tenant's chat model when configured.
+  const knowledgeRetriever = createRetriever({
+    db,
+    config: configuration,
+    embedder: options.embedder,
+    chatModel: async (tenantId) => {
+      const settings = await ai.settingsFor(tenantId);
+      return settings ? ai.languageModel(settings) : null;
+    },
+    recordLlmTokens: (tenantId, tokens) => db.withTenant(tenantId, (tx) => ai.recordLlmTokens(tx, tenantId, tokens)),
+    rerankTimeoutMs: config.aiTimeoutMs,
+  });
+  const assistant = createAssistantService({ db, ai, retriever: options.retriever ?? knowledgeRetriever, config: configuration });
   // Sessions in depth, step-up and second factors (F-B2, F-B3), under the tenant's `security.*` policy.
   const security = async (tenantId: string) => (await configuration.get(tenantId)).security;
   const sessionLifetime = async (tenantId: string) => {
@@ -445,6 +460,12 @@ export async function buildApp(options: BuildOptions) {
   await app.register(auditRoutes(audit));
   await app.register(aiRoutes(ai));
   await app.register(assistantRoutes({ assistant, localization }));
+  await app.register(
+    searchRoutes({
+      retriever: knowledgeRetriever,
+      expand: async (tenantId, query) => expandQuery(query, await assistant.getVocabulary(tenantId)),
+    }),
+  );
   await app.register(sessionRoutes(sessions));
   await app.register(mfaRoutes(mfa));
   await app.register(ssoConfigRoutes(sso));

@@ -312,6 +312,7 @@ const SCAN_ROUTES: Record<string, ScanFixture> = {
   // The assistant (issue 6). B chats before it sets a provider, and removes the provider right after
   // setting it, so no scan reaches a real provider.
   'POST /v1/assistant/chat': { status: 200, payload: () => ({ message: 'What is the refund policy?' }) },
+  'POST /v1/search': { status: 200, payload: () => ({ query: 'What is the refund policy?' }) },
   'GET /v1/assistant/conversations': {
     status: 200,
     queries: (ids) => ['', `?cursor=${cursorOf(ids.userId)}`, `?tenant_id=${ids.tenantId}`],

@@ -513,6 +513,15 @@ async function newIntent(): Promise<string> {
   return res.json().id;
 }
 
+// Knowledge search (issue 6, F-E2): knowledge.read, which viewers do not hold.
+Object.assign(MATRIX, {
+  'POST /v1/search': {
+    permission: 'knowledge.read',
+    request: async () => ({ url: '/v1/search', payload: { query: 'refund policy' } }),
+    ...ASSISTANT_USE,
+  },
+} satisfies Record<string, Row>);
+
 Object.assign(MATRIX, {
   'POST /v1/assistant/chat': {
     permission: 'assistant.use',
