@@ -137,7 +137,7 @@ export async function buildApp(options: BuildOptions) {
   const jobs = createJobRunner(db, log, config.jobPollMs, async (tx, tenantId) => {
     const tenant = await directory.getWithin(tx, tenantId);
     return tenant?.limits.jobPriority ?? 100;
-  });
+  }, { staleLockSeconds: config.jobStaleSeconds });
   // Usage alerts for seats are written in the transaction that takes the seat (set below).
   let onSeatsUsed: ((tx: Tx, tenantId: string, used: number, limit: number | null) => Promise<void>) | undefined;
   const users = createUserService({
