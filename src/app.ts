@@ -39,9 +39,10 @@ import { brandingRoutes, createBrandingService } from './modules/branding/index.
 import { createDomainService, domainRoutes, systemTxtResolver, type TxtResolver } from './modules/domains/index.ts';
 import { createExperimentService, experimentRoutes } from './modules/experiments/index.ts';
 import { createLocalizationService, localizationRoutes } from './modules/localization/index.ts';
-import { aiRoutes, createAiService, emptyRetriever, type Retriever } from './modules/ai/index.ts';
+import { aiRoutes, createAiService, type Embedder, emptyRetriever, type Retriever } from './modules/ai/index.ts';
 import { assistantRoutes, createAssistantService } from './modules/assistant/index.ts';
 import { createImpersonationService, impersonationRoutes } from './modules/impersonation/index.ts';
+import { createIngestion, createKnowledgeService, createParser, knowledgeRoutes } from './modules/knowledge/index.ts';
 import { createSsoService, ssoConfigRoutes, ssoLoginRoutes } from './modules/sso/index.ts';
 import { accountAuthRoutes, accountRoutes, createAccountService } from './modules/accounts/index.ts';
 import { createMailService, operatorMailRoutes } from './modules/mail/index.ts';
@@ -77,6 +78,8 @@ export type BuildOptions = {
   configErrorSource?: RequestErrorSource;
   /** Knowledge retrieval for the assistant (the knowledge module's); default: no passages. */
   retriever?: Retriever;
+  /** Embeddings for knowledge ingestion (default: the tenant's AI provider, `ai.embedder`); tests inject a deterministic fake. */
+  embedder?: Embedder;
   /** Milliseconds since the epoch for session lifetimes, step-up and TOTP steps; tests inject a clock. */
   clock?: () => number;
   /** Sends email one-time codes of adaptive MFA (the mail module); without one such a login is refused. */
@@ -134,10 +137,16 @@ export async function buildApp(options: BuildOptions) {
   const tokens = await createTokenService({ db, masterKey: config.masterKey, issuer: config.issuer });
   const directory = createTenantDirectory({ db, bus });
   // Background work is picked by tier: an enterprise tenant's jobs run before a basic tenant's.
-  const jobs = createJobRunner(db, log, config.jobPollMs, async (tx, tenantId) => {
-    const tenant = await directory.getWithin(tx, tenantId);
-    return tenant?.limits.jobPriority ?? 100;
-  }, { staleLockSeconds: config.jobStaleSeconds });
+  const jobs = createJobRunner(
+    db,
+    log,
+    config.jobPollMs,
+    async (tx, tenantId) => {
+      const tenant = await directory.getWithin(tx, tenantId);
+      return tenant?.limits.jobPriority ?? 100;
+    },
+    { staleLockSeconds: config.jobStaleSeconds },
+  );
   // Usage alerts for seats are written in the transaction that takes the seat (set below).
   let onSeatsUsed: ((tx: Tx, tenantId: string, used: number, limit: number | null) => Promise<void>) | undefined;
   const users = createUserService({
@@ -454,6 +463,35 @@ export async function buildApp(options: BuildOptions) {
   await app.register(accountRoutes(accounts));
   await app.register(operatorMailRoutes(mail));
 
+  // Knowledge bases, documents and ingestion (issue 6, F-E1). Documents are parsed in a worker thread
+  // under time and memory limits; ingestion is a durable job (knowledge.ingest). On embedded PGlite this
+  // process alone works the queue, so jobs a crash left running are requeued at once (T33).
+  const parser = createParser({ timeoutMs: config.knowledge.parseTimeoutMs, memoryMb: config.knowledge.parseMemoryMb });
+  const knowledge = createKnowledgeService({
+    db,
+    jobs,
+    directory,
+    tenantLocale: async (principal) => (await localization.preferences(principal)).tenant.locale ?? undefined,
+    onUsed: (tx, tenantId, metric, used, limit) => usage.checkAlerts(tx, tenantId, metric, used, limit),
+  });
+  createIngestion({
+    db,
+    jobs,
+    parser,
+    log,
+    embedder: options.embedder ?? ai.embedder,
+    chunkDefaults: async (tenantId) => {
+      const { retrieval } = await configuration.get(tenantId);
+      return { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap };
+    },
+  });
+  usage.registerGauge('knowledge_bases', knowledge.gauges.knowledgeBases);
+  usage.registerGauge('documents', knowledge.gauges.documents);
+  usage.registerGauge('storage_bytes', knowledge.gauges.storageBytes);
+  await app.register(knowledgeRoutes({ knowledge, maxFileBytes: config.knowledge.maxFileBytes }));
+  app.addHook('onClose', () => parser.close());
+  if (options.runJobs && options.db.kind === 'pglite') await jobs.requeueAbandoned();
+
   app.addHook('onClose', async () => {
     await jobs.stop();
     await accounts.settle();
@@ -501,6 +539,7 @@ export async function buildApp(options: BuildOptions) {
       threats,
       mail,
       accounts,
+      knowledge,
     },
   };
 }

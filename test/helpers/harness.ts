@@ -80,7 +80,7 @@ export async function createTestContext(
   options: {
     config?: Partial<Config>;
     db?: Database;
-    build?: Pick<BuildOptions, 'retriever' | 'clock' | 'sendOneTimeCode'>;
+    build?: Pick<BuildOptions, 'retriever' | 'clock' | 'sendOneTimeCode' | 'embedder'>;
     logger?: BuildOptions['logger'];
   } = {},
 ): Promise<TestContext> {
