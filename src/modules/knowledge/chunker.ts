@@ -102,17 +102,26 @@ export function chunkDocument(parsed: Parsed, settings: ChunkSettings): Chunk[] 
     if (!span) continue;
     const units = pieces(text, span, size);
     let i = 0;
+    let from = (units[0] as Span).start;
     while (i < units.length) {
       let j = i;
-      while (j + 1 < units.length && (units[j + 1] as Span).end - (units[i] as Span).start <= size) j++;
-      const start = (units[i] as Span).start;
+      while (j + 1 < units.length && (units[j + 1] as Span).end - from <= size) j++;
+      const start = from;
       const end = (units[j] as Span).end;
       chunks.push({ ordinal: chunks.length, heading: section.heading, content: text.slice(start, end), start, end });
       if (j + 1 >= units.length) break;
-      // The next chunk starts at the earliest unit of this one that still fits in the overlap.
+      // The next chunk starts at the earliest unit of this one that still fits in the overlap…
       let k = j + 1;
       while (k - 1 > i && end - (units[k - 1] as Span).start <= overlap) k--;
       i = k;
+      from = (units[k] as Span).start;
+      if (k === j + 1 && overlap > 0) {
+        // …or, when no whole unit fits, at a word inside the last one, if the next unit still fits after it.
+        const space = text.indexOf(' ', end - overlap);
+        let inside = space + 1;
+        while (inside < end && /\s/.test(text[inside] as string)) inside++;
+        if (space >= 0 && inside > start && inside < end && (units[k] as Span).end - inside <= size) from = inside;
+      }
     }
   }
   return chunks;

@@ -32,6 +32,9 @@ export async function detectMediaType(bytes: Uint8Array, filename: string, decla
   if (magic) {
     if (magic.mime === 'application/pdf') return 'application/pdf';
     if (magic.mime === DOCX) return DOCX;
+    // A damaged Word file may be recognisable only as a zip: the parser (behind its zip-bomb guard)
+    // then says what is wrong with it, rather than calling it some other type.
+    if (magic.mime === 'application/zip' && ext === 'docx') return DOCX;
     throw unsupported(
       `the file's content is ${magic.mime} (.${magic.ext}), which is not accepted; upload text, Markdown, HTML, CSV, PDF or DOCX`,
     );

@@ -259,7 +259,7 @@ export async function insertChunks(
     const batch = chunks.slice(i, i + CHUNK_BATCH);
     await tx.query(
       `INSERT INTO knowledge_chunks (tenant_id, id, knowledge_base_id, document_id, ordinal, heading, content, start_offset, end_offset, language, tsv)
-       SELECT $1, t.id, $2, $3, t.ordinal, t.heading, t.content, t.s, t.e, $4, to_tsvector($4::regconfig, t.heading || ' ' || t.content)
+       SELECT $1, t.id, $2, $3, t.ordinal, t.heading, t.content, t.s, t.e, $4::text, to_tsvector($4::text::regconfig, t.heading || ' ' || t.content)
        FROM unnest($5::uuid[], $6::int[], $7::text[], $8::text[], $9::int[], $10::int[]) AS t(id, ordinal, heading, content, s, e)`,
       [
         doc.tenantId,
