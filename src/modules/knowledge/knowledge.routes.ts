@@ -279,6 +279,8 @@ export const knowledgeRoutes =
           },
         },
         async (request, reply) => {
+          // Foreign is missing, before the body is read: no upload is buffered for a base the caller cannot see.
+          await knowledge.getBase(tenantOf(request), request.params.id);
           const file = await readUpload(request, maxFileBytes);
           const row = await knowledge.upload(tenantPrincipal(request), request.params.id, file);
           reply.code(202);
