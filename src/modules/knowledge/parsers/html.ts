@@ -45,29 +45,53 @@ const BLOCKS = new Set([
 const LINES = new Set(['LI', 'TR', 'DT', 'DD', 'BR', 'CAPTION']);
 const HEADING = /^H([1-6])$/;
 
-/** Accumulates text with paragraph and line breaks inserted lazily, so none is doubled or trailing. */
+/**
+ * Accumulates text with paragraph and line breaks inserted lazily, so none is doubled or trailing.
+ * Pieces are kept in an array and the text is joined once: reading the end of a string built with
+ * += flattens it each time, which made a few megabytes of HTML take minutes.
+ */
 class TextBuilder {
-  text = '';
+  private parts: string[] = [];
+  length = 0;
   private pending: 0 | 1 | 2 = 0;
+  private endsWithSpace = false;
   brk(level: 1 | 2) {
-    if (this.text.length > 0 && level > this.pending) this.pending = level;
+    if (this.length > 0 && level > this.pending) this.pending = level;
+  }
+  private push(piece: string) {
+    this.parts.push(piece);
+    this.length += piece.length;
+    this.endsWithSpace = piece.endsWith(' ');
   }
   /** Appends collapsed inline text; returns the offset where it starts. */
   inline(raw: string): number {
     const collapsed = raw.replace(/\s+/g, ' ');
     if (collapsed.trim() === '') {
-      if (collapsed && this.pending === 0 && this.text.length > 0 && !this.text.endsWith(' ')) this.text += ' ';
-      return this.text.length;
+      if (collapsed && this.pending === 0 && this.length > 0 && !this.endsWithSpace) this.push(' ');
+      return this.length;
     }
     let piece = collapsed;
     if (this.pending > 0) {
-      this.text = this.text.replace(/ +$/, '') + (this.pending === 2 ? '\n\n' : '\n');
+      // Trailing spaces before a break are dropped (they sit in the last piece).
+      while (this.endsWithSpace) {
+        const last = this.parts.pop() as string;
+        const trimmed = last.replace(/ +$/, '');
+        this.length -= last.length - trimmed.length;
+        if (trimmed) {
+          this.parts.push(trimmed);
+          this.endsWithSpace = false;
+        } else this.endsWithSpace = (this.parts.at(-1) ?? '').endsWith(' ');
+      }
+      this.push(this.pending === 2 ? '\n\n' : '\n');
       this.pending = 0;
       piece = piece.trimStart();
-    } else if (this.text.length === 0 || this.text.endsWith(' ')) piece = piece.trimStart();
-    const start = this.text.length;
-    this.text += piece;
+    } else if (this.length === 0 || this.endsWithSpace) piece = piece.trimStart();
+    const start = this.length;
+    this.push(piece);
     return start;
+  }
+  toString(): string {
+    return this.parts.join('');
   }
 }
 
@@ -105,7 +129,7 @@ export function parseHtml(html: string): Parsed {
         if (title) {
           out.brk(2);
           const start = out.inline(title);
-          headings.push({ level: Number(heading[1]), title, start, end: out.text.length });
+          headings.push({ level: Number(heading[1]), title, start, end: out.length });
           out.brk(2);
         }
         continue;
@@ -121,10 +145,12 @@ export function parseHtml(html: string): Parsed {
       } else if (tag === 'TD' || tag === 'TH') {
         out.inline(' ');
       }
-      const children = node.childNodes;
+      // Siblings by nextSibling: indexing jsdom's live childNodes is not constant-time.
+      const children: Node[] = [];
+      for (let child = node.firstChild; child; child = child.nextSibling) children.push(child);
       for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i] as Node });
     }
-    return { text: out.text.trimEnd(), headings };
+    return { text: out.toString().trimEnd(), headings };
   } finally {
     dom.window.close();
   }
