@@ -1,7 +1,8 @@
 /**
  * Benchmark orchestrator: `npm run bench` (everything) or `npm run bench -- b2` (one benchmark).
  * Names: noise, b1, b2 (= b2-postgres + b2-pglite), b2-postgres, b2-pglite, b4, b8, b10, fairness. The
- * noise guard (Fastify hello vs node:http) runs in every run. See bench/README.md.
+ * noise guard (Fastify hello vs node:http) runs in every run. Standalone benchmarks run only when named
+ * (`knowledge`: bench/knowledge-ingest.ts), in their own process. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
@@ -28,6 +29,8 @@ import { spread } from './lib/stats.ts';
 
 const ALL = ['b1', 'b2-postgres', 'b2-pglite', 'b4', 'b8', 'b10', 'fairness'] as const;
 type Name = (typeof ALL)[number];
+/** Standalone benchmarks (their own process and report), run only when named: `npm run bench -- knowledge`. */
+const STANDALONE: Record<string, string> = { knowledge: 'bench/knowledge-ingest.ts' };
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -50,9 +53,11 @@ function parseNames(args: string[]): Name[] {
     } else if (raw === 'noise') {
       // The noise guard always runs.
     } else if ((ALL as readonly string[]).includes(raw)) names.add(raw as Name);
-    else throw new Error(`unknown benchmark "${raw}" (expected: all, noise, ${ALL.join(', ')}, b2)`);
+    else if (!STANDALONE[raw])
+      throw new Error(`unknown benchmark "${raw}" (expected: all, noise, ${ALL.join(', ')}, b2, ${Object.keys(STANDALONE).join(', ')})`);
   }
-  if (args.length === 0) for (const n of ALL) names.add(n);
+  const standaloneOnly = args.length > 0 && args.every((a) => STANDALONE[a.toLowerCase()]);
+  if (args.length === 0 || standaloneOnly) for (const n of standaloneOnly ? [] : ALL) names.add(n);
   return ALL.filter((n) => names.has(n));
 }
 
@@ -161,9 +166,25 @@ async function withServers<T>(starts: Array<Promise<ServerHandle>>, fn: (servers
   }
 }
 
+/** Runs the named standalone benchmarks in their own processes; their reports are printed as they are. */
+function runStandalone(args: string[]): string[] {
+  const reports: string[] = [];
+  for (const name of args.map((a) => a.toLowerCase()).filter((a) => STANDALONE[a])) {
+    log(`\n=== ${name} (standalone: ${STANDALONE[name]}) ===`);
+    const out = execFileSync(process.execPath, ['--import', 'tsx', STANDALONE[name] as string], { stdio: ['ignore', 'pipe', 'inherit'] });
+    reports.push(out.toString('utf8').trim());
+  }
+  return reports;
+}
+
 async function main() {
   const startedAt = new Date();
+  const standalone = runStandalone(process.argv.slice(2));
   const names = parseNames(process.argv.slice(2));
+  if (names.length === 0) {
+    process.stdout.write(`${standalone.join('\n\n')}\n`);
+    return;
+  }
   pinSelf();
   const watchdog = setTimeout(() => {
     log(`benchmark exceeded BENCH_MAX_MINUTES=${MAX_MINUTES}; stopping`);
@@ -456,7 +477,7 @@ async function main() {
     );
   }
 
-  const lines = ['', '════ summary ════', formatOutcome(noiseOutcome), ...outcomes.map(formatOutcome)];
+  const lines = ['', '════ summary ════', formatOutcome(noiseOutcome), ...outcomes.map(formatOutcome), ...standalone];
   for (const s of skipped) lines.push(`── ${s.name} ── SKIPPED: ${s.reason}`);
   if (noisy) lines.push('', '⚠ noise guard outside 0.8–1.15: this run is NOISY; rerun before trusting the ratios.');
   lines.push('', 'results:', ...files.map((f) => `  ${f}`));
