@@ -454,6 +454,20 @@ describe('re-indexing, deletion and embeddings', () => {
       await ctx.app.inject({ method: 'GET', url: `/v1/knowledge-bases/${base.id}/documents/${id}`, headers: tenant.auth }),
       404,
     );
+    // Every write is on the audit record (the request's tenant transaction commits with its entry).
+    const audit = await ctx.app.inject({ method: 'GET', url: '/v1/audit-log?action=knowledge_bases&limit=200', headers: tenant.auth });
+    expect(audit.statusCode, audit.body).toBe(200);
+    const actions = new Set((audit.json().data as Array<{ action: string }>).map((e) => e.action));
+    for (const action of [
+      'knowledge_bases.create',
+      'knowledge_bases.update',
+      'knowledge_bases.reindex',
+      'knowledge_bases.documents.create',
+      'knowledge_bases.documents.reindex',
+      'knowledge_bases.documents.delete',
+    ]) {
+      expect(actions, action).toContain(action);
+    }
   });
 
   it('an embedding outage still indexes the document for full-text search and says why', async () => {
