@@ -485,6 +485,15 @@ export async function buildApp(options: BuildOptions) {
       return { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap };
     },
   });
+  // A change of the tenant's chunking configuration re-indexes the documents chunked otherwise.
+  bus.on((event) => {
+    if (event.type !== 'config' || event.scope !== 'tenant') return;
+    const { tenantId } = event;
+    void configuration
+      .get(tenantId)
+      .then(({ retrieval }) => knowledge.reindexStale(tenantId, { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap }))
+      .catch((error: unknown) => log.warn({ err: error, tenantId }, 'knowledge re-index after a configuration change failed'));
+  });
   usage.registerGauge('knowledge_bases', knowledge.gauges.knowledgeBases);
   usage.registerGauge('documents', knowledge.gauges.documents);
   usage.registerGauge('storage_bytes', knowledge.gauges.storageBytes);

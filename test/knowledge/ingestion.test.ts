@@ -470,6 +470,34 @@ describe('re-indexing, deletion and embeddings', () => {
     }
   });
 
+  it("re-indexes, after a change of the tenant's chunking configuration, the documents of bases that follow it", async () => {
+    const owner = await ctx.tenant();
+    const follows = await createBase(owner.auth);
+    const overrides = await createBase(owner.auth, { chunkSize: 2000, chunkOverlap: 100 });
+    const a = (await upload(owner.auth, follows.id, Buffer.from(LONG_MARKDOWN), 'a.md')).json().id as string;
+    const b = (await upload(owner.auth, overrides.id, Buffer.from(LONG_MARKDOWN), 'b.md')).json().id as string;
+    await drain();
+    expect((await getDocument(owner.auth, follows.id, a)).chunking).toEqual({ size: 1000, overlap: 150 });
+    const patch = await ctx.app.inject({
+      method: 'PATCH',
+      url: '/v1/config',
+      headers: { ...owner.auth, 'if-match': '*' },
+      payload: { retrieval: { chunkSize: 300, chunkOverlap: 30 } },
+    });
+    expect(patch.statusCode, patch.body).toBe(200);
+    // The re-index is queued by the configuration change's notification, just after the write.
+    let status = '';
+    for (let i = 0; i < 100 && status !== 'queued'; i++) {
+      status = (await getDocument(owner.auth, follows.id, a)).status;
+      if (status !== 'queued') await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(status).toBe('queued');
+    expect((await getDocument(owner.auth, overrides.id, b)).status).toBe('ready');
+    await drain();
+    expect(await getDocument(owner.auth, follows.id, a)).toMatchObject({ status: 'ready', chunking: { size: 300, overlap: 30 } });
+    expect((await getDocument(owner.auth, overrides.id, b)).chunking).toEqual({ size: 2000, overlap: 100 });
+  });
+
   it('an embedding outage still indexes the document for full-text search and says why', async () => {
     const base = await createBase(tenant.auth);
     fake.state.fail = true;

@@ -14,6 +14,16 @@ export type ChunkSettings = { size: number; overlap: number };
 
 type Span = { start: number; end: number };
 
+/**
+ * The chunking of a base: its own overrides, else the tenant's configuration. A base's size with the
+ * tenant's overlap may not fit (overlap ≥ size): the overlap then yields to a quarter of the size.
+ */
+export function effectiveChunking(base: { size: number | null; overlap: number | null }, tenant: ChunkSettings): ChunkSettings {
+  const size = base.size ?? tenant.size;
+  const overlap = base.overlap ?? tenant.overlap;
+  return { size, overlap: overlap >= size ? Math.floor(size / 4) : overlap };
+}
+
 /** Splits [start, end) at the matches of a separator, dropping blank pieces; each piece keeps its own offsets. */
 function splitAt(text: string, span: Span, separator: RegExp): Span[] {
   const pieces: Span[] = [];

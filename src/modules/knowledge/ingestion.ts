@@ -3,7 +3,7 @@ import type { Database } from '../../platform/db/database.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import type { Job, JobRunner } from '../../platform/jobs.ts';
 import type { Embedder } from '../ai/index.ts';
-import { type ChunkSettings, chunkDocument } from './chunker.ts';
+import { type ChunkSettings, chunkDocument, effectiveChunking } from './chunker.ts';
 import * as repo from './knowledge.repo.ts';
 import type { Parser } from './parser-pool.ts';
 import { type MediaType, MEDIA_TYPES, ParseFailure } from './parsers/types.ts';
@@ -56,12 +56,7 @@ export function createIngestion(deps: {
   }
 
   async function settingsOf(tenantId: string, source: repo.IngestSource): Promise<ChunkSettings> {
-    const defaults = await deps.chunkDefaults(tenantId);
-    const size = source.chunk_size ?? defaults.size;
-    let overlap = source.chunk_overlap ?? defaults.overlap;
-    // A base's size override with the tenant's overlap may not fit: the overlap yields.
-    if (overlap >= size) overlap = Math.floor(size / 4);
-    return { size, overlap };
+    return effectiveChunking({ size: source.chunk_size, overlap: source.chunk_overlap }, await deps.chunkDefaults(tenantId));
   }
 
   async function fail(tenantId: string, documentId: string, code: string, reason: string) {

@@ -196,6 +196,27 @@ export async function queueDocuments(tx: Tx, where: { knowledgeBaseId: string; i
   return rows.map((r) => r.id);
 }
 
+/** Bases that take some of their chunking from the tenant's configuration. */
+export async function listBasesUsingTenantChunking(tx: Tx) {
+  const { rows } = await tx.query<{ id: string; chunk_size: number | null; chunk_overlap: number | null }>(
+    'SELECT id, chunk_size, chunk_overlap FROM knowledge_bases WHERE chunk_size IS NULL OR chunk_overlap IS NULL',
+  );
+  return rows;
+}
+
+/**
+ * Queues the ready documents of a base whose chunks were made with other settings. Idempotent: a
+ * document already queued (by this node or another told of the same change) is not queued twice.
+ */
+export async function queueStaleDocuments(tx: Tx, knowledgeBaseId: string, chunking: { size: number; overlap: number }): Promise<string[]> {
+  const { rows } = await tx.query<{ id: string }>(
+    `UPDATE knowledge_documents SET status = 'queued', attempts = 0, updated_at = now()
+     WHERE knowledge_base_id = $1 AND status = 'ready' AND chunking IS DISTINCT FROM $2::jsonb RETURNING id`,
+    [knowledgeBaseId, JSON.stringify(chunking)],
+  );
+  return rows.map((r) => r.id);
+}
+
 // ---- ingestion (the job, inside withTenant) ----
 
 export type IngestSource = {

@@ -6,6 +6,7 @@ import type { JobRunner } from '../../platform/jobs.ts';
 import type { TenantPrincipal } from '../access/index.ts';
 import type { Metric } from '../metering/index.ts';
 import type { TenantDirectory } from '../tenants/index.ts';
+import { type ChunkSettings, effectiveChunking } from './chunker.ts';
 import { cleanFilename, detectMediaType } from './detect.ts';
 import { INGEST_JOB } from './ingestion.ts';
 import * as repo from './knowledge.repo.ts';
@@ -230,6 +231,24 @@ export function createKnowledgeService(deps: {
         assertThat(ids.length === 1, notFound('document'));
         await enqueueIngest(tx, tenantId, ids);
         return (await repo.findDocument(tx, knowledgeBaseId, id)) as repo.DocumentRow;
+      });
+    },
+
+    /**
+     * After a change of the tenant's configuration: documents of bases that follow the tenant's
+     * `retrieval.chunkSize` / `chunkOverlap` and were chunked otherwise are re-indexed. Every node
+     * hears of the change; the update is idempotent, so the documents are queued once.
+     */
+    async reindexStale(tenantId: string, tenantChunking: ChunkSettings): Promise<number> {
+      return db.withTenant(tenantId, async (tx) => {
+        let queued = 0;
+        for (const base of await repo.listBasesUsingTenantChunking(tx)) {
+          const chunking = effectiveChunking({ size: base.chunk_size, overlap: base.chunk_overlap }, tenantChunking);
+          const ids = await repo.queueStaleDocuments(tx, base.id, chunking);
+          await enqueueIngest(tx, tenantId, ids);
+          queued += ids.length;
+        }
+        return queued;
       });
     },
 
