@@ -239,7 +239,15 @@ export async function seedTenant(ctx: TestContext): Promise<SeededTenant> {
     ),
   });
   expect(document.statusCode, document.body).toBe(202);
-  await ctx.palazzo.services.jobs.drain();
+  // On PostgreSQL the job table is shared by the run's test files: another process may run the job.
+  const documentUrl = `/v1/knowledge-bases/${base.json().id}/documents/${document.json().id}`;
+  for (let i = 0; ; i++) {
+    await ctx.palazzo.services.jobs.drain();
+    const status = (await ctx.app.inject({ method: 'GET', url: documentUrl, headers: auth })).json().status;
+    if (status === 'ready') break;
+    if (status === 'failed' || i > 600) throw new Error(`the seeded document ended ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   await ctx.db.withOwner((tx) =>
     tx.query(`DELETE FROM jobs WHERE tenant_id = $1 AND kind = 'knowledge.ingest' AND status = 'done'`, [tenant.id]),
   );

@@ -69,7 +69,23 @@ async function getDocument(auth: Auth, baseId: string, id: string) {
   return res.json();
 }
 
-const drain = () => ctx.palazzo.services.jobs.drain();
+/**
+ * Runs the queue until no ingestion is left to do. On PostgreSQL the job table is shared by every
+ * test file of the run, so another process may be running one of ours: wait for it too.
+ */
+async function drain() {
+  for (let i = 0; i < 1200; i++) {
+    await ctx.palazzo.services.jobs.drain();
+    const { rows } = await ctx.db.withOwner((tx) =>
+      tx.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM jobs WHERE kind = 'knowledge.ingest' AND (status = 'running' OR (status = 'queued' AND run_at <= now()))`,
+      ),
+    );
+    if ((rows[0]?.n ?? 0) === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('ingestion jobs did not finish within a minute');
+}
 
 async function chunksOf(tenantId: string, documentId: string) {
   return ctx.db.withOwner(async (tx) => {
