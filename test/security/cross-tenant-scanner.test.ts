@@ -173,6 +173,16 @@ async function createKnowledgeDocument(tenant: TestTenant): Promise<string> {
     payload: upload.payload,
   });
   if (res.statusCode !== 202) throw new Error(res.body);
+  // Ingested now, so no queued job of A's is left for a drain (here, or in another test process on a
+  // shared PostgreSQL) to run while A's rows are being fingerprinted.
+  const url = `/v1/knowledge-bases/${base}/documents/${res.json().id}`;
+  for (let i = 0; ; i++) {
+    await ctx.palazzo.services.jobs.drain();
+    const status = (await ctx.app.inject({ method: 'GET', url, headers: tenant.auth })).json().status;
+    if (status === 'ready') break;
+    if (status === 'failed' || i > 600) throw new Error(`the fixture document ended ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   return `${base}|${res.json().id}`;
 }
 
