@@ -1,7 +1,8 @@
 /**
  * Benchmark orchestrator: `npm run bench` (everything) or `npm run bench -- b2` (one benchmark).
  * Names: noise, b1, b2 (= b2-postgres + b2-pglite), b2-postgres, b2-pglite, b4, b8, b9, b10, fairness, knowledge
- * (= b5 + b6: bench/knowledge.ts, in a child process on PGlite, after the others). The
+ * (= b5 + b6: bench/knowledge.ts, then ingestion throughput: bench/knowledge-ingest.ts; child processes on
+ * PGlite, after the others). The
  * noise guard (Fastify hello vs node:http) runs in every run. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -520,6 +521,8 @@ async function main() {
   if (knowledge) {
     log('\n=== knowledge (B5, B6): bench/knowledge.ts ===');
     execFileSync(process.execPath, ['--import', 'tsx', 'bench/knowledge.ts'], { stdio: 'inherit' });
+    log('\n=== knowledge ingestion throughput: bench/knowledge-ingest.ts ===');
+    execFileSync(process.execPath, ['--import', 'tsx', 'bench/knowledge-ingest.ts'], { stdio: 'inherit' });
   }
 }
 

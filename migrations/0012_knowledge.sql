@@ -45,6 +45,9 @@ CREATE TABLE knowledge_documents (
   -- Chunking used for the chunks in place ({ size, overlap }); differs from the base's => re-index.
   chunking jsonb,
   embedding_model text,
+  -- Why the chunks have no vectors although a provider is configured (e.g. provider_error); the
+  -- document is still ready and searched by full text.
+  embedding_error text,
   attempts integer NOT NULL DEFAULT 0,
   created_by_type text CHECK (created_by_type IN ('user', 'api_key')),
   created_by uuid,

@@ -41,8 +41,16 @@ import { createExperimentService, experimentRoutes } from './modules/experiments
 import { createLocalizationService, localizationRoutes } from './modules/localization/index.ts';
 import { aiRoutes, createAiService, type Retriever } from './modules/ai/index.ts';
 import { assistantRoutes, createAssistantService, expandQuery } from './modules/assistant/index.ts';
-import { createRetriever, type Embedder, searchRoutes } from './modules/knowledge/index.ts';
 import { createImpersonationService, impersonationRoutes } from './modules/impersonation/index.ts';
+import {
+  createIngestion,
+  createKnowledgeService,
+  createParser,
+  createRetriever,
+  type Embedder,
+  knowledgeRoutes,
+  searchRoutes,
+} from './modules/knowledge/index.ts';
 import { createSsoService, ssoConfigRoutes, ssoLoginRoutes } from './modules/sso/index.ts';
 import { accountAuthRoutes, accountRoutes, createAccountService } from './modules/accounts/index.ts';
 import { createMailService, operatorMailRoutes } from './modules/mail/index.ts';
@@ -78,7 +86,7 @@ export type BuildOptions = {
   configErrorSource?: RequestErrorSource;
   /** Knowledge retrieval for the assistant; default: the knowledge module's hybrid retriever. */
   retriever?: Retriever;
-  /** Query embeddings for retrieval; default: none (full-text only). */
+  /** Embeddings for ingestion and queries (default: the tenant's AI provider, `ai.embedder`); tests inject a deterministic fake. */
   embedder?: Embedder;
   /** Milliseconds since the epoch for session lifetimes, step-up and TOTP steps; tests inject a clock. */
   clock?: () => number;
@@ -137,10 +145,16 @@ export async function buildApp(options: BuildOptions) {
   const tokens = await createTokenService({ db, masterKey: config.masterKey, issuer: config.issuer });
   const directory = createTenantDirectory({ db, bus });
   // Background work is picked by tier: an enterprise tenant's jobs run before a basic tenant's.
-  const jobs = createJobRunner(db, log, config.jobPollMs, async (tx, tenantId) => {
-    const tenant = await directory.getWithin(tx, tenantId);
-    return tenant?.limits.jobPriority ?? 100;
-  });
+  const jobs = createJobRunner(
+    db,
+    log,
+    config.jobPollMs,
+    async (tx, tenantId) => {
+      const tenant = await directory.getWithin(tx, tenantId);
+      return tenant?.limits.jobPriority ?? 100;
+    },
+    { staleLockSeconds: config.jobStaleSeconds },
+  );
   // Usage alerts for seats are written in the transaction that takes the seat (set below).
   let onSeatsUsed: ((tx: Tx, tenantId: string, used: number, limit: number | null) => Promise<void>) | undefined;
   const users = createUserService({
@@ -164,7 +178,12 @@ export async function buildApp(options: BuildOptions) {
     createOwner: (tx, tenantId, owner) => users.insertOwner(tx, tenantId, owner),
   });
   // Threat detection: login throttling, anomaly detection and its automatic responses (F-B7).
-  const threats = createThreatService({ db, bus, log, options: { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...config.threats } });
+  const threats = createThreatService({
+    db,
+    bus,
+    log,
+    options: { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...config.threats },
+  });
   const auth = createAuthService({
     db,
     bus,
@@ -297,7 +316,7 @@ export async function buildApp(options: BuildOptions) {
   const knowledgeRetriever = createRetriever({
     db,
     config: configuration,
-    embedder: options.embedder,
+    embedder: options.embedder ?? ai.embedder,
     chatModel: async (tenantId) => {
       const settings = await ai.settingsFor(tenantId);
       return settings ? ai.languageModel(settings) : null;
@@ -475,6 +494,44 @@ export async function buildApp(options: BuildOptions) {
   await app.register(accountRoutes(accounts));
   await app.register(operatorMailRoutes(mail));
 
+  // Knowledge bases, documents and ingestion (issue 6, F-E1). Documents are parsed in a worker thread
+  // under time and memory limits; ingestion is a durable job (knowledge.ingest). On embedded PGlite this
+  // process alone works the queue, so jobs a crash left running are requeued at once (T33).
+  const parser = createParser({ timeoutMs: config.knowledge.parseTimeoutMs, memoryMb: config.knowledge.parseMemoryMb });
+  const knowledge = createKnowledgeService({
+    db,
+    jobs,
+    directory,
+    tenantLocale: async (principal) => (await localization.preferences(principal)).tenant.locale ?? undefined,
+    onUsed: (tx, tenantId, metric, used, limit) => usage.checkAlerts(tx, tenantId, metric, used, limit),
+  });
+  createIngestion({
+    db,
+    jobs,
+    parser,
+    log,
+    embedder: options.embedder ?? ai.embedder,
+    chunkDefaults: async (tenantId) => {
+      const { retrieval } = await configuration.get(tenantId);
+      return { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap };
+    },
+  });
+  // A change of the tenant's chunking configuration re-indexes the documents chunked otherwise.
+  bus.on((event) => {
+    if (event.type !== 'config' || event.scope !== 'tenant') return;
+    const { tenantId } = event;
+    void configuration
+      .get(tenantId)
+      .then(({ retrieval }) => knowledge.reindexStale(tenantId, { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap }))
+      .catch((error: unknown) => log.warn({ err: error, tenantId }, 'knowledge re-index after a configuration change failed'));
+  });
+  usage.registerGauge('knowledge_bases', knowledge.gauges.knowledgeBases);
+  usage.registerGauge('documents', knowledge.gauges.documents);
+  usage.registerGauge('storage_bytes', knowledge.gauges.storageBytes);
+  await app.register(knowledgeRoutes({ knowledge, maxFileBytes: config.knowledge.maxFileBytes }));
+  app.addHook('onClose', () => parser.close());
+  if (options.runJobs && options.db.kind === 'pglite') await jobs.requeueAbandoned();
+
   app.addHook('onClose', async () => {
     await jobs.stop();
     await accounts.settle();
@@ -522,6 +579,7 @@ export async function buildApp(options: BuildOptions) {
       threats,
       mail,
       accounts,
+      knowledge,
     },
   };
 }

@@ -55,11 +55,18 @@ describe('a login storm beyond the gate', () => {
   it('answers 503 server_busy with Retry-After to the excess, signs the others in, never 500', async () => {
     const attempts = await Promise.all(
       Array.from({ length: 8 }, () =>
-        ctx.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { tenant: tenant.slug, email: tenant.ownerEmail, password: PASSWORD } }),
+        ctx.app.inject({
+          method: 'POST',
+          url: '/v1/auth/login',
+          payload: { tenant: tenant.slug, email: tenant.ownerEmail, password: PASSWORD },
+        }),
       ),
     );
     const statuses = attempts.map((res) => res.statusCode);
-    expect(statuses.every((s) => s === 200 || s === 503), statuses.join(',')).toBe(true);
+    expect(
+      statuses.every((s) => s === 200 || s === 503),
+      statuses.join(','),
+    ).toBe(true);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(2);
     const busy = attempts.find((res) => res.statusCode === 503);
     expect(busy, statuses.join(',')).toBeDefined();
