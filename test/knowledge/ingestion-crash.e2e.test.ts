@@ -89,7 +89,14 @@ describe('ingestion across kill -9', () => {
     base = server.url;
     let final: { status: string; chunkCount: number; attempts: number; failure: unknown } | undefined;
     for (let i = 0; i < 600; i++) {
-      final = await json(await getWith(docUrl(), key.key));
+      // A reused keep-alive socket can be reset under load; the server having died is what fails the test.
+      const res = await getWith(docUrl(), key.key).catch((error: Error) => {
+        const running = server?.child.exitCode === null && server?.child.signalCode === null;
+        if (!running) throw new Error(`the restarted server exited: ${error.message}\n${server?.output().slice(-4000)}`);
+        return undefined;
+      });
+      if (!res) continue;
+      final = await json(res);
       if (final?.status === 'ready' || final?.status === 'failed') break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
