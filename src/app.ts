@@ -498,38 +498,32 @@ export async function buildApp(options: BuildOptions) {
   // under time and memory limits; ingestion is a durable job (knowledge.ingest). On embedded PGlite this
   // process alone works the queue, so jobs a crash left running are requeued at once (T33).
   const parser = createParser({ timeoutMs: config.knowledge.parseTimeoutMs, memoryMb: config.knowledge.parseMemoryMb });
+  const chunkDefaults = async (tenantId: string) => {
+    const { retrieval } = await configuration.get(tenantId);
+    return { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap };
+  };
   const knowledge = createKnowledgeService({
     db,
     jobs,
     directory,
     tenantLocale: async (principal) => (await localization.preferences(principal)).tenant.locale ?? undefined,
     onUsed: (tx, tenantId, metric, used, limit) => usage.checkAlerts(tx, tenantId, metric, used, limit),
+    chunkDefaults,
+    onBackgroundError: (error, tenantId) => log.warn({ err: error, tenantId }, 'knowledge re-index after a configuration change failed'),
   });
-  createIngestion({
-    db,
-    jobs,
-    parser,
-    log,
-    embedder: options.embedder ?? ai.embedder,
-    chunkDefaults: async (tenantId) => {
-      const { retrieval } = await configuration.get(tenantId);
-      return { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap };
-    },
-  });
+  createIngestion({ db, jobs, parser, log, embedder: options.embedder ?? ai.embedder, chunkDefaults });
   // A change of the tenant's chunking configuration re-indexes the documents chunked otherwise.
   bus.on((event) => {
-    if (event.type !== 'config' || event.scope !== 'tenant') return;
-    const { tenantId } = event;
-    void configuration
-      .get(tenantId)
-      .then(({ retrieval }) => knowledge.reindexStale(tenantId, { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap }))
-      .catch((error: unknown) => log.warn({ err: error, tenantId }, 'knowledge re-index after a configuration change failed'));
+    if (event.type === 'config' && event.scope === 'tenant') knowledge.configChanged(event.tenantId);
   });
   usage.registerGauge('knowledge_bases', knowledge.gauges.knowledgeBases);
   usage.registerGauge('documents', knowledge.gauges.documents);
   usage.registerGauge('storage_bytes', knowledge.gauges.storageBytes);
   await app.register(knowledgeRoutes({ knowledge, maxFileBytes: config.knowledge.maxFileBytes }));
-  app.addHook('onClose', () => parser.close());
+  app.addHook('onClose', async () => {
+    knowledge.close();
+    await parser.close();
+  });
   if (options.runJobs && options.db.kind === 'pglite') await jobs.requeueAbandoned();
 
   app.addHook('onClose', async () => {

@@ -36,8 +36,15 @@ export function createKnowledgeService(deps: {
   tenantLocale: (principal: TenantPrincipal) => Promise<string | undefined>;
   /** Usage alerts at 80% and 100% of a limit, in the transaction that used it. */
   onUsed?: (tx: Tx, tenantId: string, metric: Metric, used: number, limit: number | null) => Promise<void>;
+  /** The tenant's `retrieval.chunkSize` / `chunkOverlap` (configuration engine), for re-indexing after a change. */
+  chunkDefaults?: (tenantId: string) => Promise<ChunkSettings>;
+  /** Failures of background re-index checks. */
+  onBackgroundError?: (error: unknown, tenantId: string) => void;
+  /** How long a configuration change waits before its re-index check, so a burst of changes makes one check. */
+  configDebounceMs?: number;
 }) {
   const { db, jobs, directory } = deps;
+  const pendingChecks = new Map<string, NodeJS.Timeout>();
 
   async function limitsOf(tx: Tx, tenantId: string) {
     const tenant = await directory.getWithin(tx, tenantId);
@@ -74,6 +81,24 @@ export function createKnowledgeService(deps: {
       }
       throw error;
     }
+  }
+
+  /**
+   * After a change of the tenant's configuration: documents of bases that follow the tenant's
+   * `retrieval.chunkSize` / `chunkOverlap` and were chunked otherwise are re-indexed. Every node
+   * hears of the change; the update is idempotent, so the documents are queued once.
+   */
+  async function reindexStale(tenantId: string, tenantChunking: ChunkSettings): Promise<number> {
+    return db.withTenant(tenantId, async (tx) => {
+      let queued = 0;
+      for (const base of await repo.listBasesUsingTenantChunking(tx)) {
+        const chunking = effectiveChunking({ size: base.chunk_size, overlap: base.chunk_overlap }, tenantChunking);
+        const ids = await repo.queueStaleDocuments(tx, base.id, chunking);
+        await enqueueIngest(tx, tenantId, ids);
+        queued += ids.length;
+      }
+      return queued;
+    });
   }
 
   return {
@@ -234,22 +259,30 @@ export function createKnowledgeService(deps: {
       });
     },
 
+    reindexStale,
+
     /**
-     * After a change of the tenant's configuration: documents of bases that follow the tenant's
-     * `retrieval.chunkSize` / `chunkOverlap` and were chunked otherwise are re-indexed. Every node
-     * hears of the change; the update is idempotent, so the documents are queued once.
+     * A tenant's configuration changed (the invalidation bus tells every node): after a short pause,
+     * so a burst of changes makes one check, re-index what the new chunking makes stale.
      */
-    async reindexStale(tenantId: string, tenantChunking: ChunkSettings): Promise<number> {
-      return db.withTenant(tenantId, async (tx) => {
-        let queued = 0;
-        for (const base of await repo.listBasesUsingTenantChunking(tx)) {
-          const chunking = effectiveChunking({ size: base.chunk_size, overlap: base.chunk_overlap }, tenantChunking);
-          const ids = await repo.queueStaleDocuments(tx, base.id, chunking);
-          await enqueueIngest(tx, tenantId, ids);
-          queued += ids.length;
-        }
-        return queued;
-      });
+    configChanged(tenantId: string) {
+      const chunkDefaults = deps.chunkDefaults;
+      if (!chunkDefaults) return;
+      clearTimeout(pendingChecks.get(tenantId));
+      const timer = setTimeout(() => {
+        pendingChecks.delete(tenantId);
+        chunkDefaults(tenantId)
+          .then((chunking) => reindexStale(tenantId, chunking))
+          .catch((error: unknown) => deps.onBackgroundError?.(error, tenantId));
+      }, deps.configDebounceMs ?? 250);
+      timer.unref();
+      pendingChecks.set(tenantId, timer);
+    },
+
+    /** Drops the pending re-index checks (the app is closing). */
+    close() {
+      for (const timer of pendingChecks.values()) clearTimeout(timer);
+      pendingChecks.clear();
     },
 
     /** Usage gauges (GET /v1/usage): counted from the data itself. */
