@@ -139,9 +139,10 @@ describe('upload → ready → search → streamed answer with citations', () =>
 
   it('with the loopback provider: embedded where pgvector exists, hybrid search, a generative answer citing the document', async () => {
     const embedded = fake.requests.filter((r) => r.path === '/v1/embeddings');
-    // Ingestion embedded the handbook's chunks with the tenant's model.
-    expect(embedded.length).toBeGreaterThan(0);
-    expect(embedded[0]?.body.model).toBe('fake-embed');
+    // Ingestion embedded the handbook's chunks with the tenant's model where vectors can be stored
+    // (without pgvector the provider is not asked for embeddings at all).
+    if (vectors) expect(embedded[0]?.body.model).toBe('fake-embed');
+    else expect(embedded).toEqual([]);
 
     const found = await search(withProvider.auth, 'How many days do I have for a refund?');
     if (vectors) expect(found.mode).toBe('hybrid');
