@@ -1,6 +1,8 @@
 /**
  * Benchmark orchestrator: `npm run bench` (everything) or `npm run bench -- b2` (one benchmark).
- * Names: noise, b1, b2 (= b2-postgres + b2-pglite), b2-postgres, b2-pglite, b4, b8, b9, b10, fairness. The
+ * Names: noise, b1, b2 (= b2-postgres + b2-pglite), b2-postgres, b2-pglite, b4, b8, b9, b10, fairness, knowledge
+ * (= b5 + b6: bench/knowledge.ts, then ingestion throughput: bench/knowledge-ingest.ts; child processes on
+ * PGlite, after the others). The
  * noise guard (Fastify hello vs node:http) runs in every run. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -41,6 +43,8 @@ const MAX_MINUTES = Number(process.env.BENCH_MAX_MINUTES ?? 60);
 const LOGINS_PER_SECOND = Number(process.env.BENCH_LOGINS_PER_SECOND ?? 20);
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+/** B5 and B6 run in their own process (bench/knowledge.ts): PGlite in process, no HTTP servers. */
+const KNOWLEDGE_NAMES = new Set(['knowledge', 'b5', 'b6']);
 const ratioText = (s: { median: number; min: number; max: number }) => `${s.median.toFixed(2)} [${s.min.toFixed(2)}–${s.max.toFixed(2)}]`;
 
 function parseNames(args: string[]): Name[] {
@@ -166,7 +170,10 @@ async function withServers<T>(starts: Array<Promise<ServerHandle>>, fn: (servers
 
 async function main() {
   const startedAt = new Date();
-  const names = parseNames(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  const knowledge = args.length === 0 || args.some((a) => KNOWLEDGE_NAMES.has(a.toLowerCase()) || a.toLowerCase() === 'all');
+  const rest = args.filter((a) => !KNOWLEDGE_NAMES.has(a.toLowerCase()));
+  const names = args.length > 0 && rest.length === 0 ? [] : parseNames(rest);
   pinSelf();
   const watchdog = setTimeout(() => {
     log(`benchmark exceeded BENCH_MAX_MINUTES=${MAX_MINUTES}; stopping`);
@@ -511,6 +518,12 @@ async function main() {
   if (noisy) lines.push('', '⚠ noise guard outside 0.8–1.15: this run is NOISY; rerun before trusting the ratios.');
   lines.push('', 'results:', ...files.map((f) => `  ${f}`));
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (knowledge) {
+    log('\n=== knowledge (B5, B6): bench/knowledge.ts ===');
+    execFileSync(process.execPath, ['--import', 'tsx', 'bench/knowledge.ts'], { stdio: 'inherit' });
+    log('\n=== knowledge ingestion throughput: bench/knowledge-ingest.ts ===');
+    execFileSync(process.execPath, ['--import', 'tsx', 'bench/knowledge-ingest.ts'], { stdio: 'inherit' });
+  }
 }
 
 let shuttingDown = false;

@@ -39,9 +39,18 @@ import { brandingRoutes, createBrandingService } from './modules/branding/index.
 import { createDomainService, domainRoutes, systemTxtResolver, type TxtResolver } from './modules/domains/index.ts';
 import { createExperimentService, experimentRoutes } from './modules/experiments/index.ts';
 import { createLocalizationService, localizationRoutes } from './modules/localization/index.ts';
-import { aiRoutes, createAiService, emptyRetriever, type Retriever } from './modules/ai/index.ts';
-import { assistantRoutes, createAssistantService } from './modules/assistant/index.ts';
+import { aiRoutes, createAiService, type Retriever } from './modules/ai/index.ts';
+import { assistantRoutes, createAssistantService, expandQuery } from './modules/assistant/index.ts';
 import { createImpersonationService, impersonationRoutes } from './modules/impersonation/index.ts';
+import {
+  createIngestion,
+  createKnowledgeService,
+  createParser,
+  createRetriever,
+  type Embedder,
+  knowledgeRoutes,
+  searchRoutes,
+} from './modules/knowledge/index.ts';
 import { createSsoService, ssoConfigRoutes, ssoLoginRoutes } from './modules/sso/index.ts';
 import { accountAuthRoutes, accountRoutes, createAccountService } from './modules/accounts/index.ts';
 import { createMailService, operatorMailRoutes } from './modules/mail/index.ts';
@@ -75,8 +84,10 @@ export type BuildOptions = {
   resolveTxt?: TxtResolver;
   /** Where configuration rollouts read request outcomes (default: this node's onResponse counts); tests inject their own. */
   configErrorSource?: RequestErrorSource;
-  /** Knowledge retrieval for the assistant (the knowledge module's); default: no passages. */
+  /** Knowledge retrieval for the assistant; default: the knowledge module's hybrid retriever. */
   retriever?: Retriever;
+  /** Embeddings for ingestion and queries (default: the tenant's AI provider, `ai.embedder`); tests inject a deterministic fake. */
+  embedder?: Embedder;
   /** Milliseconds since the epoch for session lifetimes, step-up and TOTP steps; tests inject a clock. */
   clock?: () => number;
   /** Sends email one-time codes of adaptive MFA (the mail module); without one such a login is refused. */
@@ -134,10 +145,16 @@ export async function buildApp(options: BuildOptions) {
   const tokens = await createTokenService({ db, masterKey: config.masterKey, issuer: config.issuer });
   const directory = createTenantDirectory({ db, bus });
   // Background work is picked by tier: an enterprise tenant's jobs run before a basic tenant's.
-  const jobs = createJobRunner(db, log, config.jobPollMs, async (tx, tenantId) => {
-    const tenant = await directory.getWithin(tx, tenantId);
-    return tenant?.limits.jobPriority ?? 100;
-  });
+  const jobs = createJobRunner(
+    db,
+    log,
+    config.jobPollMs,
+    async (tx, tenantId) => {
+      const tenant = await directory.getWithin(tx, tenantId);
+      return tenant?.limits.jobPriority ?? 100;
+    },
+    { staleLockSeconds: config.jobStaleSeconds },
+  );
   // Usage alerts for seats are written in the transaction that takes the seat (set below).
   let onSeatsUsed: ((tx: Tx, tenantId: string, used: number, limit: number | null) => Promise<void>) | undefined;
   const users = createUserService({
@@ -296,7 +313,19 @@ export async function buildApp(options: BuildOptions) {
     directory,
     options: { timeoutMs: config.aiTimeoutMs, allowPrivateUrls: config.aiAllowPrivateUrls },
   });
-  const assistant = createAssistantService({ db, ai, retriever: options.retriever ?? emptyRetriever, config: configuration });
+  // Knowledge retrieval (issue 6, F-E2): hybrid per tenant, reranked by the tenant's chat model when configured.
+  const knowledgeRetriever = createRetriever({
+    db,
+    config: configuration,
+    embedder: options.embedder ?? ai.embedder,
+    chatModel: async (tenantId) => {
+      const settings = await ai.settingsFor(tenantId);
+      return settings ? ai.languageModel(settings) : null;
+    },
+    recordLlmTokens: (tenantId, tokens) => db.withTenant(tenantId, (tx) => ai.recordLlmTokens(tx, tenantId, tokens)),
+    rerankTimeoutMs: config.aiTimeoutMs,
+  });
+  const assistant = createAssistantService({ db, ai, retriever: options.retriever ?? knowledgeRetriever, config: configuration });
   // Sessions in depth, step-up and second factors (F-B2, F-B3), under the tenant's `security.*` policy.
   const security = async (tenantId: string) => (await configuration.get(tenantId)).security;
   const sessionLifetime = async (tenantId: string) => {
@@ -451,6 +480,12 @@ export async function buildApp(options: BuildOptions) {
   await app.register(auditRoutes(audit));
   await app.register(aiRoutes(ai));
   await app.register(assistantRoutes({ assistant, localization }));
+  await app.register(
+    searchRoutes({
+      retriever: knowledgeRetriever,
+      expand: async (tenantId, query) => expandQuery(query, await assistant.getVocabulary(tenantId)),
+    }),
+  );
   await app.register(sessionRoutes(sessions));
   await app.register(mfaRoutes(mfa));
   await app.register(ssoConfigRoutes(sso));
@@ -459,6 +494,38 @@ export async function buildApp(options: BuildOptions) {
   await app.register(accountAuthRoutes(accounts));
   await app.register(accountRoutes(accounts));
   await app.register(operatorMailRoutes(mail));
+
+  // Knowledge bases, documents and ingestion (issue 6, F-E1). Documents are parsed in a worker thread
+  // under time and memory limits; ingestion is a durable job (knowledge.ingest). On embedded PGlite this
+  // process alone works the queue, so jobs a crash left running are requeued at once (T33).
+  const parser = createParser({ timeoutMs: config.knowledge.parseTimeoutMs, memoryMb: config.knowledge.parseMemoryMb });
+  const chunkDefaults = async (tenantId: string) => {
+    const { retrieval } = await configuration.get(tenantId);
+    return { size: retrieval.chunkSize, overlap: retrieval.chunkOverlap };
+  };
+  const knowledge = createKnowledgeService({
+    db,
+    jobs,
+    directory,
+    tenantLocale: async (principal) => (await localization.preferences(principal)).tenant.locale ?? undefined,
+    onUsed: (tx, tenantId, metric, used, limit) => usage.checkAlerts(tx, tenantId, metric, used, limit),
+    chunkDefaults,
+    onBackgroundError: (error, tenantId) => log.warn({ err: error, tenantId }, 'knowledge re-index after a configuration change failed'),
+  });
+  createIngestion({ db, jobs, parser, log, embedder: options.embedder ?? ai.embedder, chunkDefaults });
+  // A change of the tenant's chunking configuration re-indexes the documents chunked otherwise.
+  bus.on((event) => {
+    if (event.type === 'config' && event.scope === 'tenant') knowledge.configChanged(event.tenantId);
+  });
+  usage.registerGauge('knowledge_bases', knowledge.gauges.knowledgeBases);
+  usage.registerGauge('documents', knowledge.gauges.documents);
+  usage.registerGauge('storage_bytes', knowledge.gauges.storageBytes);
+  await app.register(knowledgeRoutes({ knowledge, maxFileBytes: config.knowledge.maxFileBytes }));
+  app.addHook('onClose', async () => {
+    knowledge.close();
+    await parser.close();
+  });
+  if (options.runJobs && options.db.kind === 'pglite') await jobs.requeueAbandoned();
 
   app.addHook('onClose', async () => {
     await jobs.stop();
@@ -507,6 +574,7 @@ export async function buildApp(options: BuildOptions) {
       threats,
       mail,
       accounts,
+      knowledge,
     },
   };
 }

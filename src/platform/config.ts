@@ -29,6 +29,10 @@ export type Config = {
   offboardGraceDays: number;
   apiKeyCacheTtlMs: number;
   jobPollMs: number;
+  /** A job left `running` this long by a crashed worker is claimed again (PALAZZO_JOB_STALE_SECONDS). */
+  jobStaleSeconds: number;
+  /** Knowledge ingestion (F-E1): largest upload, and the parser worker's time and memory limits. */
+  knowledge: { maxFileBytes: number; parseTimeoutMs: number; parseMemoryMb: number };
   /** How often in-memory API-call counts are written (the most a crash can lose). */
   usageFlushMs: number;
   /** Counting API calls per request (PALAZZO_METERING=off turns it off; for benchmark B8 only). */
@@ -169,6 +173,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     offboardGraceDays: int(env, 'PALAZZO_OFFBOARD_GRACE_DAYS', 30, 0, 365),
     apiKeyCacheTtlMs: int(env, 'PALAZZO_API_KEY_CACHE_MS', 30_000, 0, 300_000),
     jobPollMs: int(env, 'PALAZZO_JOB_POLL_MS', 1000, 10, 60_000),
+    jobStaleSeconds: int(env, 'PALAZZO_JOB_STALE_SECONDS', 300, 1, 86_400),
+    knowledge: {
+      maxFileBytes: int(env, 'PALAZZO_KNOWLEDGE_MAX_FILE_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      parseTimeoutMs: int(env, 'PALAZZO_KNOWLEDGE_PARSE_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      parseMemoryMb: int(env, 'PALAZZO_KNOWLEDGE_PARSE_MEMORY_MB', 512, 32, 16_384),
+    },
     usageFlushMs: int(env, 'PALAZZO_USAGE_FLUSH_MS', 5000, 100, 60_000),
     metering: env.PALAZZO_METERING !== 'off',
     issuer: env.PALAZZO_ISSUER ?? 'palazzo',

@@ -47,6 +47,7 @@ export const ERROR_STATUS = {
   email_token_expired: 400,
   email_token_used: 400,
   current_password_invalid: 400,
+  empty_file: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -96,6 +97,7 @@ const TITLES: Record<ErrorCode, string> = {
   email_token_expired: 'The link has expired',
   email_token_used: 'The link has already been used',
   current_password_invalid: 'The current password is not correct',
+  empty_file: 'The file is empty',
 };
 
 /**
@@ -147,6 +149,7 @@ export const TITLES_IT: Partial<Record<ErrorCode, string>> = {
   email_token_expired: 'Il link è scaduto',
   email_token_used: 'Il link è già stato usato',
   current_password_invalid: 'La password attuale non è corretta',
+  empty_file: 'Il file è vuoto',
 };
 
 export type ProblemExtras = Record<string, unknown>;

@@ -41,7 +41,7 @@ export async function enqueue(tx: Tx, options: EnqueueOptions): Promise<string> 
   return id;
 }
 
-/** A job left `running` longer than this by a crashed worker is picked up again. */
+/** A job left `running` longer than this by a crashed worker is picked up again (default; PALAZZO_JOB_STALE_SECONDS). */
 const STALE_LOCK_SECONDS = 300;
 
 /**
@@ -54,7 +54,9 @@ export function createJobRunner(
   pollMs: number,
   /** The tenant's job priority (its tier's `jobPriority`; lower runs first), read in the caller's transaction. */
   priorityOf?: (tx: Tx, tenantId: string) => Promise<number>,
+  options: { staleLockSeconds?: number } = {},
 ) {
+  const staleLockSeconds = options.staleLockSeconds ?? STALE_LOCK_SECONDS;
   const handlers = new Map<string, JobHandler>();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -72,7 +74,7 @@ export function createJobRunner(
            FOR UPDATE SKIP LOCKED
            LIMIT 1)
          RETURNING id, kind, tenant_id, payload, attempts, max_attempts`,
-        [STALE_LOCK_SECONDS],
+        [staleLockSeconds],
       );
       return rows[0];
     });
@@ -142,6 +144,23 @@ export function createJobRunner(
       handlers.set(kind, handler);
     },
     drain,
+    /**
+     * Start-up recovery for a node that is the only one working the queue (embedded PGlite: one
+     * process owns the data directory): jobs left `running` by this node's previous life (kill -9)
+     * are queued again at once instead of after the stale-lock delay. Never call it where other
+     * nodes may be running jobs. Their attempts stay counted, so a job that kills its node keeps
+     * counting towards max_attempts. Returns how many were requeued.
+     */
+    async requeueAbandoned(): Promise<number> {
+      return db.withControlPlane(async (tx) => {
+        const result = await tx.query(
+          `UPDATE jobs SET status = 'queued', locked_at = NULL, run_at = now(), updated_at = now(),
+             last_error = 'requeued at start-up: the process running it stopped'
+           WHERE status = 'running'`,
+        );
+        return result.rowCount;
+      });
+    },
     start() {
       if (!stopped) return;
       stopped = false;

@@ -76,7 +76,7 @@ describe('custom roles: create, read, change, delete', () => {
     const del = await ctx.app.inject({ method: 'DELETE', url: '/v1/roles/viewer', headers: tenant.auth });
     expectProblem(del, 409, 'role_immutable');
     const member = await ctx.app.inject({ method: 'GET', url: '/v1/roles/member', headers: tenant.auth });
-    expect(member.json().permissions).toEqual(['tenant.read', 'users.read', 'roles.read', 'assistant.use']);
+    expect(member.json().permissions).toEqual(['tenant.read', 'users.read', 'roles.read', 'assistant.use', 'knowledge.read']);
   });
 
   it('refuses to delete a role while a user holds it (409 role_in_use), and allows it afterwards', async () => {

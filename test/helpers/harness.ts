@@ -83,7 +83,7 @@ export async function createTestContext(
   options: {
     config?: Partial<Config>;
     db?: Database;
-    build?: Pick<BuildOptions, 'retriever' | 'clock' | 'sendOneTimeCode'>;
+    build?: Pick<BuildOptions, 'retriever' | 'embedder' | 'clock' | 'sendOneTimeCode'>;
     logger?: BuildOptions['logger'];
   } = {},
 ): Promise<TestContext> {

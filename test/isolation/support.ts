@@ -222,6 +222,44 @@ export async function seedTenant(ctx: TestContext): Promise<SeededTenant> {
     payload: { kind: 'openai', chatModel: 'gpt-4o-mini', apiKey: 'sk-seeded-1234' },
   });
   expect(provider.statusCode, provider.body).toBe(200);
+  // Knowledge (issue 6): a base with a document ingested to ready (knowledge_bases, knowledge_documents,
+  // knowledge_chunks). The ingestion job runs here and its finished record is removed, so the tenant's
+  // queue is as empty as before; a vector is written for its chunk where pgvector's table exists
+  // (PGlite; PostgreSQL 15 here has no pgvector), as the embedder would with a provider.
+  const base = await ctx.app.inject({ method: 'POST', url: '/v1/knowledge-bases', headers: auth, payload: { name: 'Seeded handbook' } });
+  expect(base.statusCode, base.body).toBe(201);
+  const boundaryKb = 'seed-knowledge';
+  const document = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/knowledge-bases/${base.json().id}/documents`,
+    headers: { ...auth, 'content-type': `multipart/form-data; boundary=${boundaryKb}` },
+    payload: Buffer.from(
+      `--${boundaryKb}\r\nContent-Disposition: form-data; name="file"; filename="handbook.md"\r\nContent-Type: text/markdown\r\n\r\n` +
+        `# Seeded\n\nThe seeded tenant keeps its handbook here.\r\n--${boundaryKb}--\r\n`,
+    ),
+  });
+  expect(document.statusCode, document.body).toBe(202);
+  // On PostgreSQL the job table is shared by the run's test files: another process may run the job.
+  const documentUrl = `/v1/knowledge-bases/${base.json().id}/documents/${document.json().id}`;
+  for (let i = 0; ; i++) {
+    await ctx.palazzo.services.jobs.drain();
+    const status = (await ctx.app.inject({ method: 'GET', url: documentUrl, headers: auth })).json().status;
+    if (status === 'ready') break;
+    if (status === 'failed' || i > 600) throw new Error(`the seeded document ended ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await ctx.db.withOwner((tx) =>
+    tx.query(`DELETE FROM jobs WHERE tenant_id = $1 AND kind = 'knowledge.ingest' AND status = 'done'`, [tenant.id]),
+  );
+  await ctx.db.withTenant(tenant.id, async (tx) => {
+    const { rows } = await tx.query<{ present: boolean }>(`SELECT to_regclass('knowledge_chunk_vectors') IS NOT NULL AS present`);
+    if (!rows[0]?.present) return;
+    await tx.query(
+      `INSERT INTO knowledge_chunk_vectors (tenant_id, chunk_id, knowledge_base_id, model, dimensions, embedding)
+       SELECT tenant_id, id, knowledge_base_id, 'seeded-embed-3', 3, '[0.1,0.2,0.3]'::vector FROM knowledge_chunks WHERE document_id = $1`,
+      [document.json().id],
+    );
+  });
   // Second factors: a user with TOTP (mfa_totp, mfa_recovery_codes) whose next login waits for a code (mfa_challenges).
   const enrolled = await ctx.user(tenant, 'member');
   const start = await ctx.app.inject({ method: 'POST', url: '/v1/me/mfa/totp', headers: enrolled.auth });

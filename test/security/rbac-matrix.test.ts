@@ -513,6 +513,15 @@ async function newIntent(): Promise<string> {
   return res.json().id;
 }
 
+// Knowledge search (issue 6, F-E2): knowledge.read, which viewers do not hold.
+Object.assign(MATRIX, {
+  'POST /v1/search': {
+    permission: 'knowledge.read',
+    request: async () => ({ url: '/v1/search', payload: { query: 'refund policy' } }),
+    ...ASSISTANT_USE,
+  },
+} satisfies Record<string, Row>);
+
 Object.assign(MATRIX, {
   'POST /v1/assistant/chat': {
     permission: 'assistant.use',
@@ -598,6 +607,112 @@ Object.assign(MATRIX, {
     permission: 'assistant.manage',
     request: async () => ({ url: '/v1/assistant/vocabulary', payload: { entries: [{ term: 'refund', synonyms: ['money back'] }] } }),
     ...OWNER_ADMIN(OK),
+  },
+} satisfies Record<string, Row>);
+
+// Knowledge bases and documents (issue 6, F-E1): members read, managers and up write.
+const KNOWLEDGE_READ = { owner: OK, admin: OK, manager: OK, member: OK, viewer: F, keyWith: OK, keyWithout: F } as const;
+const KNOWLEDGE_WRITE = (status: number) => ({
+  owner: status,
+  admin: status,
+  manager: status,
+  member: F,
+  viewer: F,
+  keyWith: status,
+  keyWithout: F,
+});
+const KNOWLEDGE_UPLOAD = () => multipart(Buffer.from('Matrix document text.'), { filename: 'matrix.txt', contentType: 'text/plain' });
+
+async function newKnowledgeBase(): Promise<string> {
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/knowledge-bases',
+    headers: tenant.auth,
+    payload: { name: uniqueSlug('kb') },
+  });
+  if (res.statusCode !== 201) throw new Error(res.body);
+  return res.json().id;
+}
+
+let sharedBase: string | undefined;
+const knowledgeBase = async () => {
+  sharedBase ??= await newKnowledgeBase();
+  return sharedBase;
+};
+
+/** A document of the shared base, uploaded by the owner (not ingested: the matrix runs no jobs). */
+async function newDocument(): Promise<string> {
+  const upload = KNOWLEDGE_UPLOAD();
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/knowledge-bases/${await knowledgeBase()}/documents`,
+    headers: { ...tenant.auth, ...upload.headers },
+    payload: upload.payload,
+  });
+  if (res.statusCode !== 202) throw new Error(res.body);
+  return res.json().id;
+}
+
+let sharedDocument: string | undefined;
+const knowledgeDocument = async () => {
+  sharedDocument ??= await newDocument();
+  return sharedDocument;
+};
+
+Object.assign(MATRIX, {
+  'GET /v1/knowledge-bases': { permission: 'knowledge.read', request: async () => ({ url: '/v1/knowledge-bases' }), ...KNOWLEDGE_READ },
+  'POST /v1/knowledge-bases': {
+    permission: 'knowledge.write',
+    request: async () => ({ url: '/v1/knowledge-bases', payload: { name: uniqueSlug('kb') } }),
+    ...KNOWLEDGE_WRITE(201),
+  },
+  'GET /v1/knowledge-bases/:id': {
+    permission: 'knowledge.read',
+    request: async () => ({ url: `/v1/knowledge-bases/${await knowledgeBase()}` }),
+    ...KNOWLEDGE_READ,
+  },
+  'PATCH /v1/knowledge-bases/:id': {
+    permission: 'knowledge.write',
+    request: async () => ({ url: `/v1/knowledge-bases/${await knowledgeBase()}`, payload: { description: uniqueSlug('d') } }),
+    ...KNOWLEDGE_WRITE(OK),
+  },
+  'DELETE /v1/knowledge-bases/:id': {
+    permission: 'knowledge.write',
+    request: async () => ({ url: `/v1/knowledge-bases/${await newKnowledgeBase()}` }),
+    ...KNOWLEDGE_WRITE(204),
+  },
+  'POST /v1/knowledge-bases/:id/reindex': {
+    permission: 'knowledge.write',
+    request: async () => ({ url: `/v1/knowledge-bases/${await knowledgeBase()}/reindex` }),
+    ...KNOWLEDGE_WRITE(202),
+  },
+  'GET /v1/knowledge-bases/:id/documents': {
+    permission: 'knowledge.read',
+    request: async () => ({ url: `/v1/knowledge-bases/${await knowledgeBase()}/documents` }),
+    ...KNOWLEDGE_READ,
+  },
+  'POST /v1/knowledge-bases/:id/documents': {
+    permission: 'knowledge.write',
+    request: async () => {
+      const upload = KNOWLEDGE_UPLOAD();
+      return { url: `/v1/knowledge-bases/${await knowledgeBase()}/documents`, headers: upload.headers, payload: upload.payload };
+    },
+    ...KNOWLEDGE_WRITE(202),
+  },
+  'GET /v1/knowledge-bases/:id/documents/:documentId': {
+    permission: 'knowledge.read',
+    request: async () => ({ url: `/v1/knowledge-bases/${await knowledgeBase()}/documents/${await knowledgeDocument()}` }),
+    ...KNOWLEDGE_READ,
+  },
+  'DELETE /v1/knowledge-bases/:id/documents/:documentId': {
+    permission: 'knowledge.write',
+    request: async () => ({ url: `/v1/knowledge-bases/${await knowledgeBase()}/documents/${await newDocument()}` }),
+    ...KNOWLEDGE_WRITE(204),
+  },
+  'POST /v1/knowledge-bases/:id/documents/:documentId/reindex': {
+    permission: 'knowledge.write',
+    request: async () => ({ url: `/v1/knowledge-bases/${await knowledgeBase()}/documents/${await knowledgeDocument()}/reindex` }),
+    ...KNOWLEDGE_WRITE(202),
   },
 } satisfies Record<string, Row>);
 

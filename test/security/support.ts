@@ -47,7 +47,10 @@ export const hasParam = (route: Route) => /[:*]/.test(route.url);
 
 /** Fills path parameters: every `:name` gets `value`. */
 export function fill(url: string, value: string): string {
-  return url.replace(/:\w+/g, value);
+  // A route with two ids (a base and its document) takes "first|second"; a single value fills every parameter.
+  const values = value.split('|');
+  let i = 0;
+  return url.replace(/:\w+/g, () => values[Math.min(i++, values.length - 1)] as string);
 }
 
 type Response = { statusCode: number; headers: Record<string, unknown>; body: string };

@@ -24,6 +24,8 @@ export const PERMISSIONS = {
   'sso.read': 'Read the single sign-on (OpenID Connect) configuration, never its client secret',
   'sso.write': 'Configure, enforce and remove single sign-on (OpenID Connect)',
   'roles.write': 'Create, change and delete custom roles (only with permissions the caller holds)',
+  'knowledge.read': 'List knowledge bases and documents, and search them',
+  'knowledge.write': 'Create, change and delete knowledge bases; upload, re-index and delete documents',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -53,13 +55,15 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
       'experiments.read',
       'config.read',
       'assistant.use',
+      'knowledge.read',
+      'knowledge.write',
     ],
   },
   {
     key: 'member',
     name: 'Member',
     description: 'Works in the tenant',
-    permissions: ['tenant.read', 'users.read', 'roles.read', 'assistant.use'],
+    permissions: ['tenant.read', 'users.read', 'roles.read', 'assistant.use', 'knowledge.read'],
   },
   { key: 'viewer', name: 'Viewer', description: 'Reads only', permissions: ['tenant.read', 'roles.read'] },
 ];

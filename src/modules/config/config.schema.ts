@@ -17,7 +17,12 @@ const LANGUAGE = '^[a-z]{2,3}(?:-[A-Z]{2})?$';
 
 export const MFA_POLICIES = ['off', 'admins', 'everyone'] as const;
 export const TONES = ['formal', 'neutral', 'friendly', 'empathetic'] as const;
-export const RERANKERS = ['none', 'cross_encoder', 'llm'] as const;
+/**
+ * Second-stage reranking (docs/retrieval.md): none; mmr (diversity); llm (the tenant's chat model grades
+ * the candidates). cross_encoder is kept as an alias of the provider reranker (the AI SDK providers
+ * configured here have no reranking model yet), so stored documents that name it stay valid.
+ */
+export const RERANKERS = ['none', 'mmr', 'llm', 'cross_encoder'] as const;
 
 export const Retrieval = Type.Object(
   {
@@ -33,7 +38,10 @@ export const Retrieval = Type.Object(
       { ...strict, description: 'Hybrid search weights (normalised; their sum must be > 0)' },
     ),
     candidatesPerLeg: Type.Integer({ minimum: 1, maximum: 1000, description: 'Candidates fetched by each of vector and keyword search' }),
-    reranker: oneOf(RERANKERS, 'Second-stage reranking of the candidates'),
+    reranker: oneOf(
+      RERANKERS,
+      'Second-stage reranking: none, mmr (diversity), llm (the chat model grades the candidates; cross_encoder is an alias of it)',
+    ),
   },
   strict,
 );
