@@ -6,7 +6,7 @@ import { migrate } from '../../src/platform/db/migrate.ts';
 
 /**
  * With DATABASE_URL set (an administrative connection), the run gets a database of its own,
- * migrated once, and dropped at the end. Without it, each test file starts its own PGlite.
+ * migrated once, which each test file copies (CREATE DATABASE … TEMPLATE), all dropped at the end. Without it, each test file starts its own PGlite.
  */
 export default async function setup(project: TestProject) {
   // One master key per run: on PostgreSQL every test file shares the run's database, whose
@@ -29,8 +29,17 @@ export default async function setup(project: TestProject) {
   return async () => {
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();
-    await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
-    await client.query(`DROP DATABASE IF EXISTS ${name}`);
+    // The run's database and the per-file copies made from it (test/helpers/harness.ts).
+    const { rows } = await client.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $1 || '_f%'`,
+      [name],
+    );
+    for (const { datname } of rows) {
+      await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [
+        datname,
+      ]);
+      await client.query(`DROP DATABASE IF EXISTS "${datname}"`);
+    }
     await client.end();
   };
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { inject } from 'vitest';
 import { type BuildOptions, buildApp, type Palazzo } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/platform/config.ts';
@@ -17,9 +18,43 @@ export function backend(): Backend {
 }
 
 /** A database for one test file: its own PGlite, or the run's PostgreSQL database. */
+/**
+ * On PostgreSQL each test file gets a database of its own, copied from the run's migrated one: files
+ * run in parallel, and a shared database would let one file's job runner deliver another file's mail
+ * or ingest its documents, and let one file's rows show in another's scans. The apps of one file
+ * (multi-node tests) share the file's database. The run's teardown drops them all.
+ */
+let fileDatabase: Promise<string> | undefined;
+
+async function fileDatabaseUrl(runUrl: string): Promise<string> {
+  const url = new URL(runUrl);
+  const template = url.pathname.slice(1);
+  const name = `${template}_f${process.pid}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: runUrl.replace(`/${template}`, '/postgres') });
+  await admin.connect();
+  try {
+    // Copies of one template cannot start while another copy of it is being made: retry briefly.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+        break;
+      } catch (error) {
+        if (attempt >= 40 || !/being accessed by other users/.test((error as Error).message)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 200));
+      }
+    }
+  } finally {
+    await admin.end();
+  }
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 export async function openTestDatabase(options: { poolMax?: number } = {}): Promise<Database> {
-  const url = inject('testDatabaseUrl');
-  if (url) {
+  const runUrl = inject('testDatabaseUrl');
+  if (runUrl) {
+    fileDatabase ??= fileDatabaseUrl(runUrl);
+    const url = await fileDatabase;
     return createPostgresDatabase({ ownerUrl: url, appUrl: appUrlFrom(url), poolMax: options.poolMax ?? 5 });
   }
   const db = await createPgliteDatabase();
