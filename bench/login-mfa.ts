@@ -19,6 +19,7 @@ import { loadConfig } from '../src/platform/config.ts';
 import { migrate } from '../src/platform/db/migrate.ts';
 import { openDatabase } from '../src/platform/db/open.ts';
 import { createPgliteDatabase } from '../src/platform/db/pglite.ts';
+import { cleanupDatasets, createDatabase } from './lib/datasets.ts';
 import { spread } from './lib/stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -28,8 +29,10 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main() {
   // PGlite in memory, or PostgreSQL when DATABASE_URL is set (the database runs in its own process).
+  // On PostgreSQL, a database of its own (created here, dropped at the end).
+  const databaseUrl = process.env.DATABASE_URL ? await createDatabase(process.env.DATABASE_URL, 'login') : undefined;
   const config = loadConfig(
-    { PALAZZO_DATA_DIR: os.tmpdir(), PALAZZO_LOG_LEVEL: 'silent', DATABASE_URL: process.env.DATABASE_URL },
+    { PALAZZO_DATA_DIR: os.tmpdir(), PALAZZO_LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl },
     { masterKey: randomBytes(32) },
   );
   const db = config.databaseUrl ? await openDatabase(config) : await createPgliteDatabase();
@@ -94,6 +97,7 @@ async function main() {
   log(`login / login without adaptive checks: ${fmt(spread(ab))}`);
   await app.close();
   await db.close();
+  await cleanupDatasets();
 }
 
 await main();
