@@ -324,6 +324,7 @@ export async function buildApp(options: BuildOptions) {
     },
     recordLlmTokens: (tenantId, tokens) => db.withTenant(tenantId, (tx) => ai.recordLlmTokens(tx, tenantId, tokens)),
     rerankTimeoutMs: config.aiTimeoutMs,
+    exactSearchMaxVectors: config.knowledge.exactSearchMaxVectors,
   });
   const assistant = createAssistantService({ db, ai, retriever: options.retriever ?? knowledgeRetriever, config: configuration });
   // Sessions in depth, step-up and second factors (F-B2, F-B3), under the tenant's `security.*` policy.

@@ -32,7 +32,13 @@ export type Config = {
   /** A job left `running` this long by a crashed worker is claimed again (PALAZZO_JOB_STALE_SECONDS). */
   jobStaleSeconds: number;
   /** Knowledge ingestion (F-E1): largest upload, and the parser worker's time and memory limits. */
-  knowledge: { maxFileBytes: number; parseTimeoutMs: number; parseMemoryMb: number };
+  knowledge: {
+    maxFileBytes: number;
+    parseTimeoutMs: number;
+    parseMemoryMb: number;
+    /** Tenants with at most this many vectors (of one model) are searched exactly, larger ones through HNSW. */
+    exactSearchMaxVectors?: number;
+  };
   /** How often in-memory API-call counts are written (the most a crash can lose). */
   usageFlushMs: number;
   /** Counting API calls per request (PALAZZO_METERING=off turns it off; for benchmark B8 only). */
@@ -178,6 +184,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxFileBytes: int(env, 'PALAZZO_KNOWLEDGE_MAX_FILE_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       parseTimeoutMs: int(env, 'PALAZZO_KNOWLEDGE_PARSE_TIMEOUT_MS', 60_000, 100, 3_600_000),
       parseMemoryMb: int(env, 'PALAZZO_KNOWLEDGE_PARSE_MEMORY_MB', 512, 32, 16_384),
+      exactSearchMaxVectors: int(env, 'PALAZZO_EXACT_SEARCH_MAX_VECTORS', 10_000, 0, 10_000_000),
     },
     usageFlushMs: int(env, 'PALAZZO_USAGE_FLUSH_MS', 5000, 100, 60_000),
     metering: env.PALAZZO_METERING !== 'off',
