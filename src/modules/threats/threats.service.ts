@@ -1,12 +1,14 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { actorOf, type TenantPrincipal } from '../access/index.ts';
-import type { Database } from '../../platform/db/database.ts';
+import type { Database, Tx } from '../../platform/db/database.ts';
 import { AppError, assertId, assertThat, notFound } from '../../platform/errors.ts';
 import type { InvalidationBus } from '../../platform/invalidation.ts';
 import { insertSecurityEvent } from '../security-events/index.ts';
 import { type Anomaly, createAnomalyDetector } from './anomaly-detector.ts';
 import { createLoginThrottle, type LoginAttempt } from './login-throttle.ts';
 import * as repo from './threats.repo.ts';
+
+type Client = { ip: string | null; requestId: string };
 
 export type ThreatOptions = {
   redisUrl?: string;
@@ -93,6 +95,33 @@ export function createThreatService(deps: { db: Database; bus: InvalidationBus; 
     log.warn({ tenantId, signal: anomaly.kind, actor, response }, 'anomaly detected');
   }
 
+  /** An admin lifts an automatic response: the change and its security event in one transaction; 404 when absent. */
+  async function lift<T>(
+    actor: TenantPrincipal,
+    client: Client,
+    type: 'account_unlocked' | 'api_key_reinstated',
+    details: Record<string, string>,
+    change: (tx: Tx) => Promise<T | undefined>,
+    what: string,
+  ): Promise<T> {
+    return db.withTenant(actor.tenantId, async (tx) => {
+      const changed = await change(tx);
+      assertThat(changed, notFound(what));
+      const who = actorOf(actor);
+      await insertSecurityEvent(tx, {
+        tenantId: actor.tenantId,
+        type,
+        severity: 'info',
+        actorType: who.type,
+        actorId: who.id,
+        ip: client.ip,
+        requestId: client.requestId,
+        details,
+      });
+      return changed;
+    });
+  }
+
   const detector = createAnomalyDetector(options.anomaly, (anomaly) => {
     const work = respond(anomaly)
       .catch((error) => log.error({ err: error }, 'could not respond to an anomaly'))
@@ -144,45 +173,14 @@ export function createThreatService(deps: { db: Database; bus: InvalidationBus; 
       });
     },
 
-    async unlockUser(actor: TenantPrincipal, id: string, client: { ip: string | null; requestId: string }) {
+    async unlockUser(actor: TenantPrincipal, id: string, client: Client) {
       assertId(id, 'user');
-      const row = await db.withTenant(actor.tenantId, async (tx) => {
-        const unlocked = await repo.unlockUser(tx, id);
-        assertThat(unlocked, notFound('user'));
-        const who = actorOf(actor);
-        await insertSecurityEvent(tx, {
-          tenantId: actor.tenantId,
-          type: 'account_unlocked',
-          severity: 'info',
-          actorType: who.type,
-          actorId: who.id,
-          ip: client.ip,
-          requestId: client.requestId,
-          details: { userId: id },
-        });
-        return unlocked;
-      });
-      return row;
+      return lift(actor, client, 'account_unlocked', { userId: id }, (tx) => repo.unlockUser(tx, id), 'user');
     },
 
-    async reinstateApiKey(actor: TenantPrincipal, id: string, client: { ip: string | null; requestId: string }) {
+    async reinstateApiKey(actor: TenantPrincipal, id: string, client: Client) {
       assertId(id, 'API key');
-      const row = await db.withTenant(actor.tenantId, async (tx) => {
-        const reinstated = await repo.reinstateApiKey(tx, id);
-        assertThat(reinstated, notFound('API key'));
-        const who = actorOf(actor);
-        await insertSecurityEvent(tx, {
-          tenantId: actor.tenantId,
-          type: 'api_key_reinstated',
-          severity: 'info',
-          actorType: who.type,
-          actorId: who.id,
-          ip: client.ip,
-          requestId: client.requestId,
-          details: { apiKeyId: id },
-        });
-        return reinstated;
-      });
+      const row = await lift(actor, client, 'api_key_reinstated', { apiKeyId: id }, (tx) => repo.reinstateApiKey(tx, id), 'API key');
       await bus.publish({ type: 'api_key', tenantId: actor.tenantId, apiKeyId: id });
       return row;
     },
